@@ -1,0 +1,104 @@
+// The typed, validated configuration of dbsupervisor (DESIGN section 4).
+// Built by ConfigLoader from a TOML file or from the DATABASE_* environment; once
+// built it is plain data, read-only, and safe to share between threads.
+// Secrets: a password is never stored here except when it came from the
+// DATABASE_PASSWORD variable; everything printable goes through redaction.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/database_url.hpp"
+
+namespace dbsup {
+
+struct SqliteSettings {
+    std::string journal_mode = "wal";
+    std::int64_t busy_timeout_ms = 5000;
+};
+
+struct DatabaseConfig {
+    std::string name;
+    DatabaseUrl url;
+    std::int64_t pool_size = 5;
+    std::int64_t max_overflow = 2;
+    std::int64_t pool_timeout_ms = 5000;
+    bool pre_ping = true;
+    std::int64_t recycle_s = 3600;
+    std::int64_t leak_detection_ms = 0;
+    bool optional = false;
+    std::int64_t statement_timeout_ms = 0;
+    std::string password_env;   // name of the variable holding the password
+    std::string password_file;  // path of a file holding the password
+    SqliteSettings sqlite;
+};
+
+struct SupervisorConfig {
+    std::int64_t workers = 4;
+    std::string stats_file = "dbsupervisor-stats.json";
+    std::int64_t stats_interval_ms = 1000;
+    std::int64_t graceful_timeout_s = 30;
+    std::int64_t worker_timeout_s = 30;
+    std::int64_t restart_backoff_min_ms = 100;
+    std::int64_t restart_backoff_max_ms = 10000;
+    std::string pidfile;
+};
+
+struct WorkerConfig {
+    std::int64_t threads = 4;
+};
+
+struct QueueConfig {
+    std::string database = "main";
+    std::int64_t claim_batch = 32;
+    std::int64_t poll_interval_ms = 50;
+    std::int64_t lease_s = 60;
+    std::int64_t retention_s = 86400;
+};
+
+struct MonitoringConfig {
+    std::int64_t slow_query_ms = 200;
+    std::int64_t statement_cache_size = 100;
+};
+
+struct RetryConfig {
+    std::int64_t attempts = 3;
+    std::int64_t base_ms = 20;
+    std::int64_t max_ms = 2000;
+};
+
+struct CircuitBreakerConfig {
+    double failure_rate = 0.5;
+    std::int64_t window = 20;
+    std::int64_t open_ms = 5000;
+    std::int64_t half_open_calls = 3;
+};
+
+struct ResilienceConfig {
+    RetryConfig retry;
+    CircuitBreakerConfig circuit_breaker;
+};
+
+struct TaskConfig {
+    std::string name;
+    std::string database = "main";
+    std::vector<std::string> sql;  // run in order, in one transaction
+    std::int64_t max_attempts = 5;
+    std::int64_t timeout_ms = 10000;
+};
+
+struct Config {
+    std::string source;  // the file it came from, or "environment"
+    SupervisorConfig supervisor;
+    WorkerConfig worker;
+    std::map<std::string, DatabaseConfig> databases;
+    QueueConfig queue;
+    MonitoringConfig monitoring;
+    ResilienceConfig resilience;
+    std::map<std::string, TaskConfig> tasks;
+};
+
+}  // namespace dbsup

@@ -1,0 +1,271 @@
+// Section by section, in the order of DESIGN section 4. Cross-references (a task
+// or the queue naming a database) are checked after every section is read.
+#include "config/config_loader.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "config/config_error.hpp"
+#include "config/section_reader.hpp"
+
+namespace dbsup {
+namespace {
+
+constexpr std::int64_t kHour = 3'600'000;
+constexpr std::int64_t kDaySeconds = 86'400;
+
+bool valid_name(const std::string& name) {
+    static const std::regex pattern("[A-Za-z_][A-Za-z0-9_-]{0,62}");
+    return std::regex_match(name, pattern);
+}
+
+class FileParser {
+public:
+    FileParser(const toml::table& root, const std::string& file) : root_(root), file_(file) {}
+
+    Config parse() {
+        config_.source = file_;
+        SectionReader top(root_, "", file_, diagnostics_);
+        if (auto* t = top.table("supervisor")) read_supervisor(*t);
+        if (auto* t = top.table("worker")) read_worker(*t);
+        if (auto* t = top.table("databases")) read_databases(*t);
+        if (auto* t = top.table("queue")) read_queue(*t);
+        if (auto* t = top.table("monitoring")) read_monitoring(*t);
+        if (auto* t = top.table("resilience")) read_resilience(*t);
+        if (auto* t = top.table("tasks")) read_tasks(*t);
+        top.finish();
+        if (config_.databases.empty()) add_default_database();
+        check_references();
+        if (!diagnostics_.empty()) throw ConfigError(std::move(diagnostics_));
+        return std::move(config_);
+    }
+
+private:
+    void read_supervisor(const toml::table& table) {
+        SectionReader r(table, "supervisor", file_, diagnostics_);
+        SupervisorConfig& s = config_.supervisor;
+        r.integer("workers", s.workers, 1, 256);
+        r.string("stats_file", s.stats_file, false);
+        r.integer("stats_interval_ms", s.stats_interval_ms, 10, kHour);
+        r.integer("graceful_timeout_s", s.graceful_timeout_s, 1, kDaySeconds);
+        r.integer("worker_timeout_s", s.worker_timeout_s, 1, kDaySeconds);
+        r.integer_pair("restart_backoff_ms", s.restart_backoff_min_ms, s.restart_backoff_max_ms, 1,
+                       kHour);
+        r.string("pidfile", s.pidfile);
+        r.finish();
+    }
+
+    void read_worker(const toml::table& table) {
+        SectionReader r(table, "worker", file_, diagnostics_);
+        r.integer("threads", config_.worker.threads, 1, 256);
+        r.finish();
+    }
+
+    void read_databases(const toml::table& table) {
+        SectionReader all(table, "databases", file_, diagnostics_);
+        for (const auto& [key, node] : table) {
+            std::string name(key.str());
+            const toml::table* sub = all.table(name.c_str());
+            if (!sub) continue;
+            if (!valid_name(name)) {
+                all.error(name.c_str(), "a database name must be letters, digits, _ or -");
+                continue;
+            }
+            read_database(name, *sub);
+        }
+    }
+
+    void read_database(const std::string& name, const toml::table& table) {
+        SectionReader r(table, "databases." + name, file_, diagnostics_);
+        DatabaseConfig db;
+        db.name = name;
+        if (r.require("url")) read_url(r, db);
+        r.integer("pool_size", db.pool_size, 1, 1000);
+        r.integer("max_overflow", db.max_overflow, 0, 1000);
+        r.integer("pool_timeout_ms", db.pool_timeout_ms, 1, kHour);
+        r.boolean("pre_ping", db.pre_ping);
+        r.integer("recycle_s", db.recycle_s, 0, 365 * kDaySeconds);
+        r.integer("leak_detection_ms", db.leak_detection_ms, 0, kHour);
+        r.boolean("optional", db.optional);
+        r.integer("statement_timeout_ms", db.statement_timeout_ms, 0, 24 * kHour);
+        read_password(r, db);
+        if (const toml::table* sqlite = r.table("sqlite")) read_sqlite(r, *sqlite, db);
+        r.finish();
+        config_.databases[name] = std::move(db);
+    }
+
+    void read_url(SectionReader& r, DatabaseConfig& db) {
+        std::string text;
+        r.string("url", text, false);
+        if (text.empty()) return;
+        try {
+            db.url = DatabaseUrl::parse(text);
+        } catch (const std::invalid_argument& e) {
+            r.error("url", e.what());
+        }
+    }
+
+    void read_password(SectionReader& r, DatabaseConfig& db) {
+        if (r.has("password"))
+            r.error("password",
+                    "passwords are never written in the config file; use password_env "
+                    "(a variable's name) or password_file (a file's path)");
+        r.string("password_env", db.password_env, false);
+        r.string("password_file", db.password_file, false);
+        if (!db.password_env.empty() && !db.password_file.empty())
+            r.error("password_file", "give password_env or password_file, not both");
+        if (db.url.backend == Backend::sqlite && !(db.password_env + db.password_file).empty())
+            r.error(db.password_env.empty() ? "password_file" : "password_env",
+                    "an SQLite database has no password");
+    }
+
+    void read_sqlite(SectionReader& parent, const toml::table& table, DatabaseConfig& db) {
+        SectionReader r(table, parent.key_path("sqlite"), file_, diagnostics_);
+        r.choice("journal_mode", db.sqlite.journal_mode,
+                 {"wal", "delete", "truncate", "persist", "memory", "off"});
+        r.integer("busy_timeout_ms", db.sqlite.busy_timeout_ms, 0, kHour);
+        r.finish();
+        if (db.url.backend != Backend::sqlite)
+            parent.error("sqlite", "SQLite settings given for a PostgreSQL database");
+    }
+
+    void read_queue(const toml::table& table) {
+        SectionReader r(table, "queue", file_, diagnostics_);
+        QueueConfig& q = config_.queue;
+        r.string("database", q.database, false);
+        r.integer("claim_batch", q.claim_batch, 1, 10000);
+        r.integer("poll_interval_ms", q.poll_interval_ms, 1, 60000);
+        r.integer("lease_s", q.lease_s, 1, kDaySeconds);
+        r.integer("retention_s", q.retention_s, 0, 3650 * kDaySeconds);
+        r.finish();
+    }
+
+    void read_monitoring(const toml::table& table) {
+        SectionReader r(table, "monitoring", file_, diagnostics_);
+        r.integer("slow_query_ms", config_.monitoring.slow_query_ms, 0, kHour);
+        r.integer("statement_cache_size", config_.monitoring.statement_cache_size, 0, 10000);
+        r.finish();
+    }
+
+    void read_resilience(const toml::table& table) {
+        SectionReader r(table, "resilience", file_, diagnostics_);
+        if (const toml::table* t = r.table("retry")) {
+            SectionReader retry(*t, "resilience.retry", file_, diagnostics_);
+            RetryConfig& c = config_.resilience.retry;
+            retry.integer("attempts", c.attempts, 1, 100);
+            retry.integer("base_ms", c.base_ms, 1, 60000);
+            retry.integer("max_ms", c.max_ms, 1, kHour);
+            if (c.base_ms > c.max_ms) retry.error("max_ms", "must be at least base_ms");
+            retry.finish();
+        }
+        if (const toml::table* t = r.table("circuit_breaker")) {
+            SectionReader cb(*t, "resilience.circuit_breaker", file_, diagnostics_);
+            CircuitBreakerConfig& c = config_.resilience.circuit_breaker;
+            cb.number("failure_rate", c.failure_rate, 0.01, 1.0);
+            cb.integer("window", c.window, 1, 10000);
+            cb.integer("open_ms", c.open_ms, 1, kHour);
+            cb.integer("half_open_calls", c.half_open_calls, 1, 1000);
+            cb.finish();
+        }
+        r.finish();
+    }
+
+    void read_tasks(const toml::table& table) {
+        SectionReader all(table, "tasks", file_, diagnostics_);
+        for (const auto& [key, node] : table) {
+            std::string name(key.str());
+            const toml::table* sub = all.table(name.c_str());
+            if (!sub) continue;
+            if (!valid_name(name)) {
+                all.error(name.c_str(), "a task name must be letters, digits, _ or -");
+                continue;
+            }
+            SectionReader r(*sub, "tasks." + name, file_, diagnostics_);
+            TaskConfig task;
+            task.name = name;
+            r.string("database", task.database, false);
+            if (r.require("sql")) r.string_list("sql", task.sql);
+            r.integer("max_attempts", task.max_attempts, 1, 1000);
+            r.integer("timeout_ms", task.timeout_ms, 1, 24 * kHour);
+            r.finish();
+            config_.tasks[name] = std::move(task);
+        }
+    }
+
+    void add_default_database() {
+        DatabaseConfig db;
+        db.name = "main";
+        config_.databases["main"] = db;
+    }
+
+    void check_references() {
+        if (!config_.databases.count(config_.queue.database))
+            reference_error({"queue"}, "database", config_.queue.database);
+        for (const auto& [name, task] : config_.tasks)
+            if (!config_.databases.count(task.database))
+                reference_error({"tasks", name}, "database", task.database);
+    }
+
+    void reference_error(std::initializer_list<std::string> path, const char* key,
+                         const std::string& value) {
+        const toml::node* node = &root_;
+        std::string dotted;
+        for (const std::string& part : path) {
+            node = node->as_table()->get(part);
+            dotted += (dotted.empty() ? "" : ".") + part;
+        }
+        const toml::node* value_node = node ? node->as_table()->get(key) : nullptr;
+        const toml::source_region& region = value_node ? value_node->source() : root_.source();
+        diagnostics_.push_back({file_ + ":" + std::to_string(region.begin.line) + ":" +
+                                    std::to_string(region.begin.column),
+                                dotted + "." + key,
+                                "names database \"" + value + "\", which is not configured"});
+    }
+
+    const toml::table& root_;
+    const std::string& file_;
+    Config config_;
+    std::vector<Diagnostic> diagnostics_;
+};
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw ConfigError({{path, "", "cannot read the config file: " +
+                                               std::string(std::strerror(errno))}});
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+}  // namespace
+
+EnvLookup process_environment() {
+    return [](const char* name) -> std::optional<std::string> {
+        const char* value = std::getenv(name);
+        if (!value) return std::nullopt;
+        return std::string(value);
+    };
+}
+
+Config ConfigLoader::load_file(const std::string& path) {
+    return load_string(read_file(path), path);
+}
+
+Config ConfigLoader::load_string(std::string_view text, const std::string& source_name) {
+    toml::table root;
+    try {
+        root = toml::parse(text, source_name);
+    } catch (const toml::parse_error& e) {
+        const auto& begin = e.source().begin;
+        throw ConfigError({{source_name + ":" + std::to_string(begin.line) + ":" +
+                                std::to_string(begin.column),
+                            "", "malformed TOML: " + std::string(e.description())}});
+    }
+    return FileParser(root, source_name).parse();
+}
+
+}  // namespace dbsup

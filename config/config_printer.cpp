@@ -1,0 +1,80 @@
+#include "config/config_printer.hpp"
+
+#include <sstream>
+
+#include <toml++/toml.h>
+
+namespace dbsup {
+namespace {
+
+toml::table database_table(const DatabaseConfig& db) {
+    toml::table t{{"url", db.url.redacted()},
+                  {"pool_size", db.pool_size},
+                  {"max_overflow", db.max_overflow},
+                  {"pool_timeout_ms", db.pool_timeout_ms},
+                  {"pre_ping", db.pre_ping},
+                  {"recycle_s", db.recycle_s},
+                  {"leak_detection_ms", db.leak_detection_ms},
+                  {"optional", db.optional},
+                  {"statement_timeout_ms", db.statement_timeout_ms}};
+    if (!db.password_env.empty()) t.insert("password_env", db.password_env);
+    if (!db.password_file.empty()) t.insert("password_file", db.password_file);
+    if (db.url.backend == Backend::sqlite)
+        t.insert("sqlite", toml::table{{"journal_mode", db.sqlite.journal_mode},
+                                       {"busy_timeout_ms", db.sqlite.busy_timeout_ms}});
+    return t;
+}
+
+toml::table task_table(const TaskConfig& task) {
+    toml::array sql;
+    for (const auto& statement : task.sql) sql.push_back(statement);
+    return toml::table{{"database", task.database},
+                       {"sql", sql},
+                       {"max_attempts", task.max_attempts},
+                       {"timeout_ms", task.timeout_ms}};
+}
+
+}  // namespace
+
+std::string ConfigPrinter::to_toml(const Config& c) {
+    const SupervisorConfig& s = c.supervisor;
+    toml::table databases;
+    for (const auto& [name, db] : c.databases) databases.insert(name, database_table(db));
+    toml::table tasks;
+    for (const auto& [name, task] : c.tasks) tasks.insert(name, task_table(task));
+    const RetryConfig& r = c.resilience.retry;
+    const CircuitBreakerConfig& cb = c.resilience.circuit_breaker;
+    toml::table root{
+        {"supervisor",
+         toml::table{{"workers", s.workers},
+                     {"stats_file", s.stats_file},
+                     {"stats_interval_ms", s.stats_interval_ms},
+                     {"graceful_timeout_s", s.graceful_timeout_s},
+                     {"worker_timeout_s", s.worker_timeout_s},
+                     {"restart_backoff_ms",
+                      toml::array{s.restart_backoff_min_ms, s.restart_backoff_max_ms}},
+                     {"pidfile", s.pidfile}}},
+        {"worker", toml::table{{"threads", c.worker.threads}}},
+        {"databases", databases},
+        {"queue", toml::table{{"database", c.queue.database},
+                              {"claim_batch", c.queue.claim_batch},
+                              {"poll_interval_ms", c.queue.poll_interval_ms},
+                              {"lease_s", c.queue.lease_s},
+                              {"retention_s", c.queue.retention_s}}},
+        {"monitoring", toml::table{{"slow_query_ms", c.monitoring.slow_query_ms},
+                                   {"statement_cache_size", c.monitoring.statement_cache_size}}},
+        {"resilience",
+         toml::table{{"retry", toml::table{{"attempts", r.attempts},
+                                           {"base_ms", r.base_ms},
+                                           {"max_ms", r.max_ms}}},
+                     {"circuit_breaker", toml::table{{"failure_rate", cb.failure_rate},
+                                                     {"window", cb.window},
+                                                     {"open_ms", cb.open_ms},
+                                                     {"half_open_calls", cb.half_open_calls}}}}},
+        {"tasks", tasks}};
+    std::ostringstream out;
+    out << "# resolved from " << c.source << "\n" << root << "\n";
+    return out.str();
+}
+
+}  // namespace dbsup

@@ -1,0 +1,22 @@
+#include "shared/db/connection.hpp"
+
+namespace dbsup {
+
+void Connection::begin() { begin_statement(); }
+
+void Connection::commit() { execute("COMMIT", {}); }
+
+void Connection::rollback() { execute("ROLLBACK", {}); }
+
+bool Connection::reset() noexcept {
+    if (broken()) return false;
+    if (!in_transaction()) return true;
+    try {
+        rollback();
+        return !broken();
+    } catch (...) {
+        return false;
+    }
+}
+
+}  // namespace dbsup

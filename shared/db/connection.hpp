@@ -1,0 +1,61 @@
+// One open database connection, of either backend. Not thread-safe: a
+// connection belongs to one thread at a time, handed over by ConnectionPool.
+// Backend errors are translated to dbsup::Error at this boundary; once an error
+// poisons the connection, broken() stays true and the pool discards it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "config/database_url.hpp"
+#include "shared/db/result.hpp"
+
+namespace dbsup {
+
+class Connection {
+public:
+    using Clock = std::chrono::steady_clock;
+
+    /// What the pool keeps about the connection; touched only under the pool's lock.
+    struct PoolState {
+        std::uint64_t id = 0;
+        Clock::time_point created_at{};
+        Clock::time_point expires_at = Clock::time_point::max();
+        Clock::time_point last_used{};
+        Clock::time_point checked_out_at{};
+        char holder[48] = {};
+        bool leak_reported = false;
+    };
+
+    virtual ~Connection() = default;
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    /// Runs one statement with $1..$n bound from params. @throws Error
+    virtual Result execute(std::string_view sql, const Params& params) = 0;
+    /// Runs several statements without parameters (schema scripts). @throws Error
+    virtual void execute_script(std::string_view sql) = 0;
+    /// A cheap round trip; false (and broken() true) when the connection is dead.
+    virtual bool ping() noexcept = 0;
+    virtual bool broken() const noexcept = 0;
+    virtual bool in_transaction() const noexcept = 0;
+    virtual std::string server_version() = 0;
+    virtual Backend backend() const noexcept = 0;
+
+    /// @throws Error
+    void begin();
+    void commit();
+    void rollback();
+    /// Rolls back an open transaction; false when that failed (the connection is unusable).
+    bool reset() noexcept;
+
+    PoolState pool_state;
+
+protected:
+    Connection() = default;
+    virtual void begin_statement() { execute("BEGIN", {}); }
+};
+
+}  // namespace dbsup

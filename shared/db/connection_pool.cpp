@@ -1,0 +1,236 @@
+// The lock protects idle_, in_use_, open_ and counters_. A checkout reserves its
+// place in open_ under the lock, then opens or pings without it, so a slow
+// server never blocks threads that could be served from idle_.
+#include "shared/db/connection_pool.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+#include "shared/errors.hpp"
+
+namespace dbsup {
+namespace {
+
+// Up to 10% shorter, so connections opened together do not all expire together.
+Connection::Clock::duration jittered(std::chrono::milliseconds lifetime) {
+    thread_local std::minstd_rand random{std::random_device{}()};
+    auto max_cut = lifetime.count() / 10;
+    if (max_cut <= 0) return lifetime;
+    std::uniform_int_distribution<std::int64_t> cut(0, max_cut);
+    return std::chrono::milliseconds(lifetime.count() - cut(random));
+}
+
+}  // namespace
+
+ConnectionPool::ConnectionPool(PoolOptions options, Factory factory)
+    : options_(std::move(options)), factory_(std::move(factory)) {
+    idle_.reserve(options_.size + options_.max_overflow);
+    in_use_.reserve(options_.size + options_.max_overflow);
+    counters_.name = options_.name;
+    counters_.size = options_.size;
+    if (options_.leak_detection.count() > 0)
+        leak_watcher_ = std::make_unique<std::thread>([this] { leak_watch_loop(); });
+}
+
+ConnectionPool::~ConnectionPool() {
+    if (abandoned_) return;
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    available_.notify_all();
+    if (leak_watcher_) leak_watcher_->join();
+}
+
+ConnectionLease ConnectionPool::acquire(std::string_view holder) {
+    std::unique_lock lock(mutex_);
+    std::unique_ptr<Connection> connection = take_idle_or_reserve(lock, holder);
+    lock.unlock();
+    if (!connection) connection = open_reserved();
+    connection = make_ready(std::move(connection));
+    lock.lock();
+    mark_checked_out(*connection, holder);
+    return ConnectionLease(this, std::move(connection));
+}
+
+// Returns an idle connection, or nullptr after reserving room to open one.
+std::unique_ptr<Connection> ConnectionPool::take_idle_or_reserve(
+    std::unique_lock<std::mutex>& lock, std::string_view) {
+    const std::size_t limit = options_.size + options_.max_overflow;
+    auto start = Clock::now();
+    auto deadline = start + options_.timeout;
+    while (idle_.empty() && open_ >= limit) {
+        ++counters_.waiting;
+        bool woke = available_.wait_until(lock, deadline, [&] {
+            return !idle_.empty() || open_ < limit;
+        });
+        --counters_.waiting;
+        if (!woke) throw_timeout(Clock::now() - start);
+    }
+    counters_.wait_nanoseconds_total += static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
+    if (!idle_.empty()) {
+        std::unique_ptr<Connection> connection = std::move(idle_.back());
+        idle_.pop_back();
+        return connection;
+    }
+    ++open_;
+    counters_.peak_open = std::max(counters_.peak_open, open_);
+    return nullptr;
+}
+
+void ConnectionPool::throw_timeout(std::chrono::nanoseconds waited) {
+    ++counters_.timeouts_total;
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(waited).count();
+    throw Error(ErrorCode::pool_timeout,
+                "pool '" + options_.name + "' timed out after " + std::to_string(ms) +
+                    " ms waiting for a connection (pool_size " + std::to_string(options_.size) +
+                    ", max_overflow " + std::to_string(options_.max_overflow) + ", in use " +
+                    std::to_string(in_use_.size()) + ", idle " + std::to_string(idle_.size()) +
+                    ", waiting " + std::to_string(counters_.waiting + 1) +
+                    "); raise pool_size or pool_timeout_ms, or hold connections for less time",
+                options_.name);
+}
+
+std::unique_ptr<Connection> ConnectionPool::open_reserved() {
+    std::unique_ptr<Connection> connection;
+    try {
+        connection = factory_();
+    } catch (...) {
+        unreserve();
+        throw;
+    }
+    auto now = Clock::now();
+    connection->pool_state.created_at = now;
+    connection->pool_state.last_used = now;
+    if (options_.recycle.count() > 0)
+        connection->pool_state.expires_at = now + jittered(options_.recycle);
+    std::lock_guard lock(mutex_);
+    connection->pool_state.id = ++counters_.opened_total;
+    return connection;
+}
+
+// Replaces an expired connection, or one that fails its pre-ping, by a new one.
+std::unique_ptr<Connection> ConnectionPool::make_ready(std::unique_ptr<Connection> connection) {
+    auto now = Clock::now();
+    bool expired = now >= connection->pool_state.expires_at;
+    bool dead = !expired && options_.pre_ping &&
+                now - connection->pool_state.last_used > kPingIdle && !connection->ping();
+    if (!expired && !dead) return connection;
+    {
+        std::lock_guard lock(mutex_);
+        ++(expired ? counters_.recycled_total : counters_.preping_failures_total);
+        ++counters_.closed_total;
+    }
+    connection.reset();  // our place in open_ stays reserved for the replacement
+    return open_reserved();
+}
+
+void ConnectionPool::mark_checked_out(Connection& connection, std::string_view holder) noexcept {
+    auto& state = connection.pool_state;
+    state.checked_out_at = Clock::now();
+    state.leak_reported = false;
+    std::size_t n = std::min(holder.size(), sizeof state.holder - 1);
+    std::memcpy(state.holder, holder.data(), n);
+    state.holder[n] = '\0';
+    in_use_.push_back(&connection);
+    ++counters_.checkouts_total;
+}
+
+void ConnectionPool::unreserve() noexcept {
+    {
+        std::lock_guard lock(mutex_);
+        --open_;
+    }
+    available_.notify_one();
+}
+
+void ConnectionPool::give_back(std::unique_ptr<Connection> connection) noexcept {
+    bool reusable = connection->reset();
+    std::unique_ptr<Connection> to_close;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = std::find(in_use_.begin(), in_use_.end(), connection.get());
+        if (it != in_use_.end()) {
+            *it = in_use_.back();
+            in_use_.pop_back();
+        }
+        if (abandoned_) {
+            (void)connection.release();  // belongs to the parent process: never close it
+            return;
+        }
+        if (reusable && open_ <= options_.size) {
+            connection->pool_state.last_used = Clock::now();
+            idle_.push_back(std::move(connection));
+        } else {
+            to_close = std::move(connection);
+            --open_;
+            ++counters_.closed_total;
+        }
+    }
+    available_.notify_one();
+    // to_close is destroyed here, outside the lock: closing may take a round trip.
+}
+
+PoolStats ConnectionPool::stats() const {
+    std::lock_guard lock(mutex_);
+    PoolStats s = counters_;
+    s.in_use = in_use_.size();
+    s.idle = idle_.size();
+    s.overflow = open_ > options_.size ? open_ - options_.size : 0;
+    return s;
+}
+
+std::size_t ConnectionPool::check_leaks() {
+    struct Leak {
+        std::uint64_t id;
+        long long held_ms;
+        std::string holder;
+    };
+    std::vector<Leak> found;
+    {
+        std::lock_guard lock(mutex_);
+        auto now = Clock::now();
+        for (Connection* c : in_use_) {
+            auto held = now - c->pool_state.checked_out_at;
+            if (c->pool_state.leak_reported || held < options_.leak_detection) continue;
+            c->pool_state.leak_reported = true;
+            ++counters_.leaks_total;
+            found.push_back(
+                {c->pool_state.id,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(held).count(),
+                 c->pool_state.holder});
+        }
+    }
+    for (const Leak& leak : found)
+        spdlog::warn("pool '{}': connection #{} held for {} ms by '{}' (leak_detection_ms {}); "
+                     "possible leak",
+                     options_.name, leak.id, leak.held_ms, leak.holder,
+                     options_.leak_detection.count());
+    return found.size();
+}
+
+void ConnectionPool::leak_watch_loop() {
+    auto period = std::max(options_.leak_detection / 4, std::chrono::milliseconds(5));
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+        available_.wait_for(lock, period, [this] { return stopping_; });
+        if (stopping_) break;
+        lock.unlock();
+        check_leaks();
+        lock.lock();
+    }
+}
+
+void ConnectionPool::abandon() noexcept {
+    abandoned_ = true;
+    for (auto& connection : idle_) (void)connection.release();
+    idle_.clear();
+    // The watcher thread does not exist in this process; joining it would hang.
+    (void)leak_watcher_.release();
+}
+
+}  // namespace dbsup

@@ -1,0 +1,85 @@
+// The per-process registry of connection pools: the one documented singleton of
+// a dbsupervisor process. instance() uses double-checked locking (an acquire
+// load, then a mutex around construction and a release store); the object is
+// never destroyed, so thread-local sessions may outlive main().
+//
+// Pools are built lazily, one per configured database, on first use. session()
+// returns the calling thread's Session for a database (thread-local, rolled back
+// and released when the thread ends). Fork safety: the manager remembers the pid
+// that built its pools; used from another pid (fork without exec), it forgets
+// the inherited pools without closing their sockets and builds new ones.
+//
+// Thread-safety: every public member may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <sys/types.h>
+
+#include "config/config.hpp"
+#include "shared/db/connection_pool.hpp"
+#include "shared/db/session.hpp"
+
+namespace dbsup {
+
+class DatabaseManager {
+public:
+    static DatabaseManager& instance();
+    /// How many managers were ever constructed in this process (at most one).
+    static std::uint64_t instances_built() noexcept;
+
+    /// Sets the databases this process may use; pools are opened on first use.
+    /// application_name is shown by PostgreSQL (e.g. "dbsupervisor/3").
+    /// @throws ConfigError when a password cannot be resolved.
+    void init_worker(const std::map<std::string, DatabaseConfig>& databases,
+                     std::string application_name);
+    /// Closes idle connections and forgets every pool (sessions still holding a
+    /// pool keep it alive until they end).
+    void close_worker() noexcept;
+
+    /// The calling thread's session for `name`. @throws Error(usage) for an unknown name.
+    Session& session(std::string_view name);
+    /// The pool for `name`, built on first use. @throws Error(usage)
+    std::shared_ptr<ConnectionPool> pool(std::string_view name);
+
+    /// Scoped auto-commit call: f(Session&) in a transaction on `name`.
+    template <class F>
+    decltype(auto) transact(std::string_view name, F&& f) {
+        return session(name).transact(std::forward<F>(f));
+    }
+    /// Handler injection: f receives the ready thread-local session for `name`.
+    template <class F>
+    decltype(auto) with_session(std::string_view name, F&& f) {
+        return std::forward<F>(f)(session(name));
+    }
+
+    std::vector<PoolStats> pool_stats() const;
+    /// Bumped whenever pools are dropped (init, close, fork); sessions of an older
+    /// generation are discarded.
+    std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+
+private:
+    DatabaseManager();
+    void check_fork();
+    std::shared_ptr<ConnectionPool> build_pool(const std::string& name);
+
+    mutable std::mutex mutex_;
+    std::atomic<pid_t> owner_pid_;
+    std::atomic<std::uint64_t> generation_{1};
+    std::map<std::string, DatabaseConfig, std::less<>> databases_;
+    std::map<std::string, std::shared_ptr<ConnectionPool>, std::less<>> pools_;
+    std::string application_name_ = "dbsupervisor";
+
+    static std::atomic<DatabaseManager*> instance_;
+    static std::mutex instance_mutex_;
+    static std::atomic<std::uint64_t> instances_built_;
+};
+
+}  // namespace dbsup

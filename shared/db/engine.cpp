@@ -1,0 +1,49 @@
+#include "shared/db/engine.hpp"
+
+#include "shared/db/postgres_connection.hpp"
+#include "shared/db/sqlite_connection.hpp"
+
+namespace dbsup {
+namespace {
+
+// libpq keyword/value syntax: single quotes, with \ and ' escaped.
+std::string quoted(const std::string& value) {
+    std::string out = "'";
+    for (char c : value) {
+        if (c == '\'' || c == '\\') out += '\\';
+        out += c;
+    }
+    return out + "'";
+}
+
+}  // namespace
+
+Engine::Engine(DatabaseConfig config, std::optional<std::string> password,
+               std::string application_name)
+    : config_(std::move(config)) {
+    if (config_.url.backend == Backend::postgresql)
+        conninfo_ = postgres_conninfo(password, application_name);
+}
+
+std::string Engine::postgres_conninfo(const std::optional<std::string>& password,
+                                      const std::string& application_name) const {
+    const DatabaseUrl& url = config_.url;
+    std::string info = "host=" + quoted(url.host) + " port=" + std::to_string(url.port) +
+                       " dbname=" + quoted(url.dbname) +
+                       " application_name=" + quoted(application_name);
+    if (!url.user.empty()) info += " user=" + quoted(url.user);
+    if (password) info += " password=" + quoted(*password);
+    for (const auto& [name, value] : url.params) info += " " + name + "=" + quoted(value);
+    if (config_.statement_timeout_ms > 0)
+        info += " options=" +
+                quoted("-c statement_timeout=" + std::to_string(config_.statement_timeout_ms));
+    return info;
+}
+
+std::unique_ptr<Connection> Engine::connect() const {
+    if (config_.url.backend == Backend::sqlite)
+        return std::make_unique<SqliteConnection>(config_.name, config_.url.path, config_.sqlite);
+    return std::make_unique<PostgresConnection>(config_.name, conninfo_);
+}
+
+}  // namespace dbsup

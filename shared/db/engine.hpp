@@ -1,0 +1,35 @@
+// Opens connections for one configured database. It holds the resolved password
+// (if any) in memory only, inside the libpq connection string it builds, and
+// never prints that string. Thread-safe: connect() only reads.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+#include "shared/db/connection.hpp"
+
+namespace dbsup {
+
+class Engine {
+public:
+    /// application_name is what PostgreSQL shows in pg_stat_activity.
+    Engine(DatabaseConfig config, std::optional<std::string> password,
+           std::string application_name);
+
+    /// Opens a new connection. @throws Error(connection_failed)
+    std::unique_ptr<Connection> connect() const;
+
+    const DatabaseConfig& config() const noexcept { return config_; }
+    const std::string& name() const noexcept { return config_.name; }
+
+private:
+    std::string postgres_conninfo(const std::optional<std::string>& password,
+                                  const std::string& application_name) const;
+
+    DatabaseConfig config_;
+    std::string conninfo_;  // PostgreSQL only; contains the password: never log it
+};
+
+}  // namespace dbsup

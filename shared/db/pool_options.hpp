@@ -1,0 +1,44 @@
+// Tuning of one ConnectionPool, in the units the pool works in. Built from a
+// DatabaseConfig by from_config(); tests build it directly for short times.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "config/config.hpp"
+
+namespace dbsup {
+
+struct PoolOptions {
+    std::string name = "main";
+    std::size_t size = 5;
+    std::size_t max_overflow = 2;
+    std::chrono::milliseconds timeout{5000};
+    bool pre_ping = true;
+    std::chrono::milliseconds recycle{0};  // 0: never
+    std::chrono::milliseconds leak_detection{0};  // 0: off
+
+    static PoolOptions from_config(const DatabaseConfig& db);
+};
+
+/// A consistent snapshot of a pool's gauges and counters.
+struct PoolStats {
+    std::string name;
+    std::size_t size = 0;      // configured pool_size
+    std::size_t in_use = 0;
+    std::size_t idle = 0;
+    std::size_t overflow = 0;  // open connections beyond size
+    std::size_t waiting = 0;
+    std::size_t peak_open = 0;
+    std::uint64_t checkouts_total = 0;
+    std::uint64_t timeouts_total = 0;
+    std::uint64_t opened_total = 0;
+    std::uint64_t closed_total = 0;
+    std::uint64_t recycled_total = 0;
+    std::uint64_t preping_failures_total = 0;
+    std::uint64_t leaks_total = 0;
+    std::uint64_t wait_nanoseconds_total = 0;
+};
+
+}  // namespace dbsup

@@ -1,0 +1,168 @@
+// libpqxx 6.4 on Debian 12. Errors are translated by SQLSTATE class at this
+// boundary (STYLE point 11); parameters travel as text with real NULLs.
+#include "shared/db/postgres_connection.hpp"
+
+#include <pqxx/pqxx>
+
+#include <cctype>
+
+#include "shared/errors.hpp"
+
+namespace dbsup {
+namespace {
+
+ErrorCode classify(const std::string& state) {
+    if (state.rfind("23", 0) == 0) return ErrorCode::constraint_violation;
+    if (state == "40001") return ErrorCode::serialization_failure;
+    if (state == "40P01") return ErrorCode::deadlock;
+    if (state.rfind("42", 0) == 0) return ErrorCode::syntax;
+    if (state == "57014") return ErrorCode::timeout;
+    if (state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02")
+        return ErrorCode::broken_connection;
+    if (state == "53300" || state == "57P03") return ErrorCode::connection_failed;
+    return ErrorCode::sql;
+}
+
+Value field_value(const pqxx::field& field) {
+    if (field.is_null()) return nullptr;
+    switch (field.type()) {
+        case 20:  // int8
+        case 21:  // int2
+        case 23:  // int4
+        case 26:  // oid
+            return field.as<std::int64_t>();
+        case 700:  // float4
+        case 701:  // float8
+            return field.as<double>();
+        case 16:  // bool
+            return static_cast<std::int64_t>(field.c_str()[0] == 't' ? 1 : 0);
+        default:
+            return std::string(field.c_str(), field.size());
+    }
+}
+
+Result convert(const pqxx::result& r) {
+    Result result;
+    for (pqxx::row::size_type c = 0; c < r.columns(); ++c) result.columns.emplace_back(r.column_name(c));
+    result.rows.reserve(r.size());
+    for (const auto& row : r) {
+        std::vector<Value> values;
+        values.reserve(row.size());
+        for (const auto& field : row) values.push_back(field_value(field));
+        result.rows.emplace_back(std::move(values));
+    }
+    result.affected_rows = r.affected_rows();
+    return result;
+}
+
+std::string text_of(const Value& v) {
+    if (auto* s = std::get_if<std::string>(&v)) return *s;
+    if (auto* i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%.17g", std::get<double>(v));
+    return buffer;
+}
+
+std::string first_word(std::string_view sql) {
+    std::string word;
+    for (char c : sql) {
+        if (std::isalpha(static_cast<unsigned char>(c)))
+            word += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        else if (!word.empty() || !std::isspace(static_cast<unsigned char>(c)))
+            break;
+    }
+    return word;
+}
+
+}  // namespace
+
+struct PostgresConnection::Handles {
+    explicit Handles(const std::string& conninfo) : connection(conninfo) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+        connection.inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+    }
+    pqxx::connection connection;
+    pqxx::nontransaction work{connection};  // declared after connection: destroyed first
+};
+
+PostgresConnection::PostgresConnection(const std::string& database, const std::string& conninfo)
+    : database_(database) {
+    try {
+        pq_ = std::make_unique<Handles>(conninfo);
+    } catch (const std::exception& e) {
+        // libpq's message names host and port, never the password.
+        std::string why = e.what();
+        while (!why.empty() && std::isspace(static_cast<unsigned char>(why.back()))) why.pop_back();
+        throw Error(ErrorCode::connection_failed, "cannot connect: " + why, database_);
+    }
+}
+
+PostgresConnection::~PostgresConnection() = default;
+
+void PostgresConnection::track_transaction(std::string_view sql) noexcept {
+    std::string word = first_word(sql);
+    if (word == "BEGIN" || word == "START") in_transaction_ = true;
+    if (word == "COMMIT" || word == "ROLLBACK" || word == "END" || word == "ABORT")
+        in_transaction_ = false;
+}
+
+Result PostgresConnection::run(std::string_view sql, const Params& params) {
+    std::string text(sql);
+    if (params.empty()) return convert(pq_->work.exec(text));
+    std::vector<std::string> storage;
+    std::vector<const char*> pointers;
+    storage.reserve(params.size());
+    pointers.reserve(params.size());
+    for (const Value& v : params) {
+        if (std::holds_alternative<std::nullptr_t>(v)) {
+            pointers.push_back(nullptr);
+            continue;
+        }
+        storage.push_back(text_of(v));
+        pointers.push_back(storage.back().c_str());
+    }
+    return convert(pq_->work.exec_params(text, pqxx::prepare::make_dynamic_params(pointers)));
+}
+
+Result PostgresConnection::execute(std::string_view sql, const Params& params) {
+    if (broken_) throw Error(ErrorCode::broken_connection, "the connection is broken", database_);
+    try {
+        Result result = run(sql, params);
+        track_transaction(sql);
+        return result;
+    } catch (const pqxx::broken_connection& e) {
+        broken_ = true;
+        throw Error(ErrorCode::broken_connection, e.what(), database_);
+    } catch (const pqxx::sql_error& e) {
+        ErrorCode code = classify(e.sqlstate());
+        if (code == ErrorCode::broken_connection || !pq_->connection.is_open()) broken_ = true;
+        // A failed COMMIT ends the transaction too; a failed statement leaves it aborted.
+        if (first_word(sql) == "COMMIT") in_transaction_ = false;
+        throw Error(broken_ ? ErrorCode::broken_connection : code, e.what(), database_,
+                    e.sqlstate());
+    } catch (const pqxx::failure& e) {
+        if (!pq_->connection.is_open()) broken_ = true;
+        throw Error(broken_ ? ErrorCode::broken_connection : ErrorCode::sql, e.what(), database_);
+    }
+}
+
+void PostgresConnection::execute_script(std::string_view sql) { execute(sql, {}); }
+
+bool PostgresConnection::ping() noexcept {
+    try {
+        execute("SELECT 1", {});
+    } catch (...) {
+        broken_ = true;
+    }
+    return !broken_;
+}
+
+std::string PostgresConnection::server_version() {
+    return "PostgreSQL " + execute("SHOW server_version", {}).scalar<std::string>();
+}
+
+int PostgresConnection::backend_pid() const noexcept { return pq_->connection.backendpid(); }
+
+}  // namespace dbsup

@@ -1,0 +1,80 @@
+// A unit of work on one database, SQLAlchemy-style: the first statement checks a
+// connection out of the pool and begins a transaction ("autobegin"); commit() or
+// rollback() ends it and gives the connection back, so a long-lived (e.g.
+// thread-local) Session holds a connection only while a transaction is open.
+// The destructor is noexcept and rolls back whatever was not committed; a
+// connection that broke is discarded by the pool, never reused.
+//
+// Thread-safety: a Session belongs to one thread.
+#pragma once
+
+#include <exception>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "shared/db/connection_lease.hpp"
+#include "shared/db/connection_pool.hpp"
+#include "shared/db/result.hpp"
+
+namespace dbsup {
+
+class Session {
+public:
+    /// holder names this session in the pool's leak reports.
+    Session(std::shared_ptr<ConnectionPool> pool, std::string holder);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    /// Runs one statement ($1..$n bound from params) in the current transaction,
+    /// beginning one if none is open. @throws Error
+    Result execute(std::string_view sql, const Params& params = {});
+    /// Runs a parameterless multi-statement script in the current transaction.
+    void execute_script(std::string_view sql);
+
+    /// Begins a transaction explicitly. @throws Error(usage) if one is open.
+    void begin();
+    /// Commits and gives the connection back; nothing to commit is not an error.
+    /// @throws Error when COMMIT fails (the work is rolled back).
+    void commit();
+    /// Rolls back and gives the connection back. Never throws.
+    void rollback() noexcept;
+    bool in_transaction() const noexcept { return static_cast<bool>(lease_); }
+
+    /// Runs f(*this) in a new transaction: commits when f returns normally (a
+    /// failed commit throws), rolls back and rethrows when f throws.
+    template <class F>
+    decltype(auto) transact(F&& f);
+
+    /// The connection of the open transaction (beginning one if needed).
+    Connection& connection();
+    ConnectionPool& pool() const noexcept { return *pool_; }
+    Backend backend();
+
+private:
+    std::shared_ptr<ConnectionPool> pool_;
+    std::string holder_;
+    ConnectionLease lease_;
+};
+
+template <class F>
+decltype(auto) Session::transact(F&& f) {
+    begin();
+    try {
+        if constexpr (std::is_void_v<std::invoke_result_t<F, Session&>>) {
+            std::forward<F>(f)(*this);
+            commit();
+        } else {
+            auto result = std::forward<F>(f)(*this);
+            commit();
+            return result;
+        }
+    } catch (...) {
+        rollback();
+        throw;
+    }
+}
+
+}  // namespace dbsup

@@ -1,0 +1,94 @@
+#include "supervisor/cli.hpp"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "config/config_error.hpp"
+#include "config/config_loader.hpp"
+#include "supervisor/check_config_command.hpp"
+#include "supervisor/run_command.hpp"
+
+namespace dbsup {
+namespace {
+
+constexpr const char* kSignals =
+    "Signals (supervisor): TERM/INT graceful drain; second TERM/INT fast; QUIT immediate;\n"
+    "HUP reload; TTIN/TTOU one worker more/fewer; USR1 write stats, reopen log.\n"
+    "Exit codes: 0 ok, 1 failure (e.g. a database unreachable), 2 bad arguments or\n"
+    "configuration, 3 command not built into this version yet.";
+
+void setup_logging(const std::string& level) {
+    auto logger = spdlog::stderr_color_mt("dbsupervisor");
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    logger->set_level(spdlog::level::from_str(level));
+    spdlog::set_default_logger(logger);
+}
+
+int not_built(const std::string& command) {
+    std::cerr << "dbsupervisor: '" << command
+              << "' is not built into this version yet (see the README's roadmap)\n";
+    return kExitNotAvailable;
+}
+
+}  // namespace
+
+Config Cli::load_config(const Overrides& overrides) {
+    Config config = overrides.config_path ? ConfigLoader::load_file(*overrides.config_path)
+                                          : ConfigLoader::from_environment(process_environment());
+    if (overrides.workers) config.supervisor.workers = *overrides.workers;
+    if (overrides.stats_file) config.supervisor.stats_file = *overrides.stats_file;
+    if (overrides.pidfile) config.supervisor.pidfile = *overrides.pidfile;
+    return config;
+}
+
+int Cli::run(int argc, char** argv) {
+    CLI::App app{"dbsupervisor: a pre-fork supervisor for database workers.\n" +
+                 std::string(kSignals)};
+    app.set_version_flag("--version", "dbsupervisor 0.1.0");
+    Overrides overrides;
+    std::string log_level = "info";
+    app.add_option("-c,--config", overrides.config_path,
+                   "TOML configuration file (default: DATABASE_* environment, else SQLite "
+                   "dbsupervisor.db)");
+    app.add_option("-w,--workers", overrides.workers, "number of worker processes")
+        ->check(CLI::Range(1, 256));
+    app.add_option("--stats-file", overrides.stats_file, "where to write the stats JSON");
+    app.add_option("--pidfile", overrides.pidfile, "pidfile; refuses a second supervisor");
+    app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+
+    auto* check = app.add_subcommand("check-config",
+                                     "validate the configuration (connects to nothing) and print "
+                                     "it resolved, with secrets redacted");
+    auto* run = app.add_subcommand("run", "verify the databases and supervise the workers "
+                                          "(the default command)");
+    for (const char* name : {"worker", "init-db", "enqueue", "stats", "health", "analyze"})
+        app.add_subcommand(name, "(not built yet)")->allow_extras();
+    app.require_subcommand(0, 1);
+    for (CLI::App* sub : app.get_subcommands({})) sub->fallthrough();
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int code = app.exit(e);
+        return code == 0 ? kExitOk : kExitUsage;
+    }
+    setup_logging(log_level);
+    try {
+        if (check->parsed()) return CheckConfigCommand::run(overrides);
+        for (CLI::App* sub : app.get_subcommands())
+            if (sub != run) return not_built(sub->get_name());
+        return RunCommand::run(load_config(overrides));
+    } catch (const ConfigError& e) {
+        for (const auto& d : e.diagnostics()) std::cerr << "error: " << d.to_string() << "\n";
+        return kExitUsage;
+    } catch (const std::exception& e) {
+        std::cerr << "dbsupervisor: " << e.what() << "\n";
+        return kExitFailure;
+    }
+}
+
+}  // namespace dbsup
