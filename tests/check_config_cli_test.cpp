@@ -1,0 +1,122 @@
+// The real dbsupervisor binary: check-config on the examples and on bad files,
+// exit codes, and no password in anything it prints.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+
+#include "tests/support/test_databases.hpp"
+
+namespace dbsup::test {
+namespace {
+
+struct CommandRun {
+    int exit_code;
+    std::string output;  // stdout and stderr together
+};
+
+CommandRun run(const std::string& args, const std::string& env = "") {
+    std::string command = env + " " DBSUP_BINARY " " + args + " 2>&1";
+    FILE* pipe = popen(command.c_str(), "r");
+    std::string output;
+    std::array<char, 4096> buffer{};
+    while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe))
+        output.append(buffer.data(), n);
+    int status = pclose(pipe);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+std::string write_file(const TempDir& dir, const std::string& name, const std::string& text) {
+    std::string path = (dir.path() / name).string();
+    std::ofstream(path) << text;
+    return path;
+}
+
+TEST(CheckConfigCli, AcceptsBothExamples) {
+    CommandRun sqlite = run("check-config --config " DBSUP_SOURCE_DIR "/config/examples/sqlite.toml");
+    EXPECT_EQ(sqlite.exit_code, 0) << sqlite.output;
+    EXPECT_NE(sqlite.output.find("url = 'sqlite:///dbsupervisor.db'"), std::string::npos)
+        << sqlite.output;
+    CommandRun pg = run("check-config --config " DBSUP_SOURCE_DIR "/config/examples/postgres.toml",
+                 "DBSUP_PG_PASSWORD=hunter2-secret");
+    EXPECT_EQ(pg.exit_code, 0) << pg.output;
+    EXPECT_NE(pg.output.find("postgresql://app@db.internal:5432/app?sslmode=verify-full"),
+              std::string::npos)
+        << pg.output;
+    EXPECT_EQ(pg.output.find("hunter2-secret"), std::string::npos);
+}
+
+TEST(CheckConfigCli, AnUnsetPasswordVariableIsOnlyAWarning) {
+    CommandRun pg = run("check-config --config " DBSUP_SOURCE_DIR "/config/examples/postgres.toml",
+                 "env -u DBSUP_PG_PASSWORD");
+    EXPECT_EQ(pg.exit_code, 0) << pg.output;
+    EXPECT_NE(pg.output.find("warning: databases.main.password_env: environment variable "
+                             "DBSUP_PG_PASSWORD is not set"),
+              std::string::npos)
+        << pg.output;
+}
+
+TEST(CheckConfigCli, ReportsEveryErrorWithFileLineAndKeyAndExits2) {
+    TempDir dir;
+    std::string path = write_file(dir, "bad.toml",
+                                  "[supervisor]\nworkers = -3\n\n[databases.main]\n"
+                                  "url = \"postgresql://u:topsecret@h/db\"\ncolour = 1\n");
+    CommandRun r = run("check-config --config " + path);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find(path + ":2:11: supervisor.workers:"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(path + ":5:7: databases.main.url:"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(path + ":6:1: databases.main.colour: unknown key"),
+              std::string::npos)
+        << r.output;
+    EXPECT_EQ(r.output.find("topsecret"), std::string::npos);
+}
+
+TEST(CheckConfigCli, MalformedTomlIsOneClearLine) {
+    TempDir dir;
+    std::string path = write_file(dir, "broken.toml", "[supervisor\n");
+    CommandRun r = run("check-config --config " + path);
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.output.find(path + ":1:"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("malformed TOML"), std::string::npos) << r.output;
+}
+
+TEST(CheckConfigCli, UsesTheEnvironmentWithoutAConfigAndRedactsItsPassword) {
+    CommandRun r = run("check-config",
+                "DATABASE_TYPE=postgresql DATABASE_USER=app DATABASE_PASSWORD=env-secret-42 "
+                "DATABASE_HOST=db DATABASE_NAME=orders");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("postgresql://app:***@db:5432/orders"), std::string::npos)
+        << r.output;
+    EXPECT_EQ(r.output.find("env-secret-42"), std::string::npos);
+}
+
+TEST(CheckConfigCli, BadArgumentsExit2AndHelpExits0) {
+    EXPECT_EQ(run("--workers 0").exit_code, 2);
+    EXPECT_EQ(run("--no-such-flag").exit_code, 2);
+    CommandRun help = run("--help");
+    EXPECT_EQ(help.exit_code, 0);
+    EXPECT_NE(help.output.find("check-config"), std::string::npos);
+    EXPECT_NE(help.output.find("TERM/INT graceful"), std::string::npos);
+}
+
+TEST(CheckConfigCli, AMissingConfigFileIsNamed) {
+    CommandRun r = run("check-config --config /nonexistent/x.toml");
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.output.find("/nonexistent/x.toml: cannot read the config file"),
+              std::string::npos)
+        << r.output;
+}
+
+TEST(RunCli, VerifiesTheDatabasesFirst) {
+    TempDir dir;
+    CommandRun ok = run("run", "DATABASE_NAME=" + (dir.path() / "x.db").string());
+    EXPECT_NE(ok.output.find("database 'main' ok: sqlite:///"), std::string::npos) << ok.output;
+    CommandRun bad = run("--workers 2", "DATABASE_NAME=/nonexistent-dir/x.db");
+    EXPECT_EQ(bad.exit_code, 1) << bad.output;
+    EXPECT_NE(bad.output.find("database 'main' unusable"), std::string::npos) << bad.output;
+}
+
+}  // namespace
+}  // namespace dbsup::test

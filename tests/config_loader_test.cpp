@@ -1,0 +1,226 @@
+// ConfigLoader: every bad configuration is reported with its file, line and key;
+// the environment mapping of the original design; secrets never printed.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "config/config_error.hpp"
+#include "config/config_loader.hpp"
+#include "config/config_printer.hpp"
+#include "config/password_resolver.hpp"
+
+namespace dbsup {
+namespace {
+
+struct BadConfig {
+    const char* name;
+    const char* toml;
+    const char* key;  // must appear in the message
+    int line;         // the diagnostic must point here
+    const char* expected;
+};
+
+std::ostream& operator<<(std::ostream& out, const BadConfig& c) { return out << c.name; }
+
+class BadConfigTest : public ::testing::TestWithParam<BadConfig> {};
+
+TEST_P(BadConfigTest, NamesTheKeyAndTheLine) {
+    const BadConfig& c = GetParam();
+    try {
+        ConfigLoader::load_string(c.toml, "bad.toml");
+        FAIL() << "accepted: " << c.toml;
+    } catch (const ConfigError& e) {
+        ASSERT_EQ(e.diagnostics().size(), 1u) << e.what();
+        const Diagnostic& d = e.diagnostics()[0];
+        EXPECT_EQ(d.key, c.key) << e.what();
+        EXPECT_EQ(d.where.rfind("bad.toml:" + std::to_string(c.line) + ":", 0), 0u) << e.what();
+        EXPECT_NE(d.message.find(c.expected), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find(c.key), std::string::npos);
+    }
+}
+
+const BadConfig kBadConfigs[] = {
+    {"MalformedToml", "[supervisor\nworkers = 2\n", "", 1, "malformed TOML"},
+    {"UnknownTopLevelKey", "\n\nworkerz = 3\n", "workerz", 3, "unknown key"},
+    {"UnknownSupervisorKey", "[supervisor]\nworker = 3\n", "supervisor.worker", 2, "unknown key"},
+    {"WorkersWrongType", "[supervisor]\nworkers = \"eight\"\n", "supervisor.workers", 2,
+     "expected an integer from 1 to 256, got a string"},
+    {"WorkersOutOfRange", "[supervisor]\nworkers = 0\n", "supervisor.workers", 2,
+     "expected an integer from 1 to 256, got 0"},
+    {"BackoffNotAPair", "[supervisor]\nrestart_backoff_ms = [100]\n",
+     "supervisor.restart_backoff_ms", 2, "two integers"},
+    {"BackoffReversed", "[supervisor]\nrestart_backoff_ms = [500, 100]\n",
+     "supervisor.restart_backoff_ms", 2, "low <= high"},
+    {"ThreadsNegative", "[worker]\nthreads = -1\n", "worker.threads", 2, "from 1 to 256"},
+    {"DatabaseWithoutUrl", "[databases.main]\npool_size = 3\n", "databases.main.url", 1,
+     "required"},
+    {"UrlUnknownScheme", "[databases.main]\nurl = \"mysql://x/y\"\n", "databases.main.url", 2,
+     "unknown scheme"},
+    {"UrlWithPassword", "[databases.main]\nurl = \"postgresql://u:hunter2@h/db\"\n",
+     "databases.main.url", 2, "password must not be written in the URL"},
+    {"UrlBadSslMode", "[databases.main]\nurl = \"postgresql://u@h/db?sslmode=maybe\"\n",
+     "databases.main.url", 2, "sslmode 'maybe'"},
+    {"UrlBadPort", "[databases.main]\nurl = \"postgresql://u@h:99999/db\"\n",
+     "databases.main.url", 2, "port"},
+    {"PasswordInFile", "[databases.main]\nurl = \"postgresql://u@h/db\"\npassword = \"x\"\n",
+     "databases.main.password", 3, "never written in the config file"},
+    {"BothPasswordSources",
+     "[databases.main]\nurl = \"postgresql://u@h/db\"\npassword_env = \"A\"\npassword_file = "
+     "\"/f\"\n",
+     "databases.main.password_file", 4, "not both"},
+    {"PrePingNotBool", "[databases.main]\nurl = \"sqlite:///a.db\"\npre_ping = \"yes\"\n",
+     "databases.main.pre_ping", 3, "true or false"},
+    {"PoolSizeZero", "[databases.main]\nurl = \"sqlite:///a.db\"\npool_size = 0\n",
+     "databases.main.pool_size", 3, "from 1 to 1000"},
+    {"BadJournalMode",
+     "[databases.main]\nurl = \"sqlite:///a.db\"\n[databases.main.sqlite]\njournal_mode = "
+     "\"fast\"\n",
+     "databases.main.sqlite.journal_mode", 4, "one of wal"},
+    {"SqliteSettingsOnPostgres",
+     "[databases.main]\nurl = \"postgresql://u@h/db\"\n[databases.main.sqlite]\nbusy_timeout_ms "
+     "= 10\n",
+     "databases.main.sqlite", 3, "PostgreSQL database"},
+    {"QueueNamesUnknownDatabase", "[queue]\ndatabase = \"other\"\n", "queue.database", 2,
+     "not configured"},
+    {"TaskWithoutSql", "[tasks.send]\nmax_attempts = 3\n", "tasks.send.sql", 1, "required"},
+    {"TaskSqlWrongType", "[tasks.send]\nsql = 42\n", "tasks.send.sql", 2, "array of strings"},
+    {"TaskUnknownDatabase", "[tasks.send]\nsql = \"SELECT 1\"\ndatabase = \"x\"\n",
+     "tasks.send.database", 3, "not configured"},
+    {"FailureRateTooHigh", "[resilience]\ncircuit_breaker = { failure_rate = 1.5 }\n",
+     "resilience.circuit_breaker.failure_rate", 2, "from 0.01 to 1"},
+    {"RetryBaseAboveMax", "[resilience.retry]\nbase_ms = 500\nmax_ms = 100\n",
+     "resilience.retry.max_ms", 3, "at least base_ms"},
+    {"SectionNotATable", "monitoring = 5\n", "monitoring", 1, "expected a table"},
+};
+
+INSTANTIATE_TEST_SUITE_P(Config, BadConfigTest, ::testing::ValuesIn(kBadConfigs),
+                         [](const auto& param_info) {
+                             std::string name = param_info.param.name;
+                             for (char& c : name)
+                                 if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                             return name;
+                         });
+
+TEST(ConfigLoader, ReportsEveryErrorNotJustTheFirst) {
+    try {
+        ConfigLoader::load_string("[supervisor]\nworkers = 0\nbogus = 1\n[worker]\nthreads = 0\n",
+                                  "many.toml");
+        FAIL();
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(e.diagnostics().size(), 3u) << e.what();
+    }
+}
+
+TEST(ConfigLoader, ReadsBothExamples) {
+    Config sqlite = ConfigLoader::load_file(DBSUP_SOURCE_DIR "/config/examples/sqlite.toml");
+    EXPECT_EQ(sqlite.databases.at("main").url.backend, Backend::sqlite);
+    EXPECT_EQ(sqlite.databases.at("main").url.path, "dbsupervisor.db");
+    Config pg = ConfigLoader::load_file(DBSUP_SOURCE_DIR "/config/examples/postgres.toml");
+    const DatabaseConfig& main = pg.databases.at("main");
+    EXPECT_EQ(main.url.backend, Backend::postgresql);
+    EXPECT_EQ(main.url.host, "db.internal");
+    EXPECT_EQ(main.url.port, 5432);
+    EXPECT_EQ(main.url.params.at("sslmode"), "verify-full");
+    EXPECT_EQ(main.password_env, "DBSUP_PG_PASSWORD");
+    EXPECT_TRUE(pg.databases.at("reports").optional);
+    EXPECT_EQ(pg.tasks.at("record_event").max_attempts, 5);
+    EXPECT_EQ(pg.supervisor.restart_backoff_max_ms, 10000);
+}
+
+TEST(ConfigLoader, MissingFileIsOneClearError) {
+    try {
+        ConfigLoader::load_file("/nonexistent/dbsup.toml");
+        FAIL();
+    } catch (const ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("/nonexistent/dbsup.toml"), std::string::npos);
+        EXPECT_NE(std::string(e.what()).find("No such file"), std::string::npos);
+    }
+}
+
+TEST(ConfigLoader, FileWithoutDatabasesUsesTheEmbeddedDefault) {
+    Config c = ConfigLoader::load_string("[worker]\nthreads = 2\n", "t.toml");
+    EXPECT_EQ(c.databases.at("main").url.path, "dbsupervisor.db");
+    EXPECT_EQ(c.worker.threads, 2);
+}
+
+EnvLookup env_of(std::map<std::string, std::string> values) {
+    return [values](const char* name) -> std::optional<std::string> {
+        auto it = values.find(name);
+        if (it == values.end()) return std::nullopt;
+        return it->second;
+    };
+}
+
+TEST(EnvironmentConfig, DefaultsToSqliteFileInTheCurrentDirectory) {
+    Config c = ConfigLoader::from_environment(env_of({}));
+    EXPECT_EQ(c.databases.at("main").url.backend, Backend::sqlite);
+    EXPECT_EQ(c.databases.at("main").url.path, "dbsupervisor.db");
+}
+
+TEST(EnvironmentConfig, MapsEveryPostgresVariable) {
+    Config c = ConfigLoader::from_environment(env_of({{"DATABASE_TYPE", "postgresql"},
+                                                      {"DATABASE_NAME", "orders"},
+                                                      {"DATABASE_USER", "app"},
+                                                      {"DATABASE_PASSWORD", "s3cret-pw"},
+                                                      {"DATABASE_HOST", "db.example"},
+                                                      {"DATABASE_PORT", "6543"},
+                                                      {"DATABASE_SSL", "true"}}));
+    const DatabaseConfig& db = c.databases.at("main");
+    EXPECT_EQ(db.url.backend, Backend::postgresql);
+    EXPECT_EQ(db.url.dbname, "orders");
+    EXPECT_EQ(db.url.user, "app");
+    EXPECT_EQ(db.url.host, "db.example");
+    EXPECT_EQ(db.url.port, 6543);
+    EXPECT_EQ(db.url.params.at("sslmode"), "require");
+    EXPECT_EQ(PasswordResolver::resolve(db), "s3cret-pw");
+    EXPECT_EQ(db.url.redacted(), "postgresql://app:***@db.example:6543/orders?sslmode=require");
+    EXPECT_EQ(ConfigPrinter::to_toml(c).find("s3cret-pw"), std::string::npos);
+}
+
+TEST(EnvironmentConfig, SqliteNameIsTheFile) {
+    Config c = ConfigLoader::from_environment(
+        env_of({{"DATABASE_TYPE", "sqlite"}, {"DATABASE_NAME", "/tmp/x.db"}}));
+    EXPECT_EQ(c.databases.at("main").url.path, "/tmp/x.db");
+}
+
+TEST(EnvironmentConfig, BadValuesAreAllReported) {
+    try {
+        ConfigLoader::from_environment(env_of({{"DATABASE_TYPE", "postgresql"},
+                                               {"DATABASE_PORT", "http"},
+                                               {"DATABASE_SSL", "perhaps"},
+                                               {"DATABASE_PASSWORD", "s3cret-pw"}}));
+        FAIL();
+    } catch (const ConfigError& e) {
+        std::string what = e.what();
+        EXPECT_NE(what.find("environment: DATABASE_PORT"), std::string::npos) << what;
+        EXPECT_NE(what.find("environment: DATABASE_SSL"), std::string::npos) << what;
+        EXPECT_EQ(what.find("s3cret-pw"), std::string::npos);
+    }
+    EXPECT_THROW(ConfigLoader::from_environment(env_of({{"DATABASE_TYPE", "oracle"}})),
+                 ConfigError);
+}
+
+TEST(PasswordResolver, MissingVariableIsNamedButNeverAValue) {
+    DatabaseConfig db;
+    db.name = "main";
+    db.url = DatabaseUrl::parse("postgresql://u@h/db");
+    db.password_env = "DBSUP_TEST_SURELY_UNSET_VARIABLE";
+    auto problem = PasswordResolver::problem(db);
+    ASSERT_TRUE(problem.has_value());
+    EXPECT_NE(problem->find("DBSUP_TEST_SURELY_UNSET_VARIABLE"), std::string::npos);
+    EXPECT_THROW(PasswordResolver::resolve(db), ConfigError);
+}
+
+TEST(PasswordResolver, ReadsTheFirstLineOfPasswordFile) {
+    std::string path = ::testing::TempDir() + "/dbsup-pw";
+    FILE* f = std::fopen(path.c_str(), "w");
+    std::fputs("from-file-pw\n", f);
+    std::fclose(f);
+    DatabaseConfig db;
+    db.password_file = path;
+    EXPECT_EQ(PasswordResolver::resolve(db), "from-file-pw");
+    std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace dbsup

@@ -1,0 +1,37 @@
+// Base fixture for tests that run once per backend (SQLite file, real PostgreSQL).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include "tests/support/test_databases.hpp"
+
+namespace dbsup::test {
+
+class BackendTest : public ::testing::TestWithParam<TestBackend> {
+protected:
+    std::shared_ptr<ConnectionPool> make_pool(std::size_t size = 2, std::size_t overflow = 1) {
+        PoolOptions o;
+        o.name = "main";
+        o.size = size;
+        o.max_overflow = overflow;
+        o.timeout = std::chrono::milliseconds(2000);
+        return databases_.pool(GetParam(), o);
+    }
+    std::shared_ptr<ConnectionPool> make_pool(const PoolOptions& options) {
+        return databases_.pool(GetParam(), options);
+    }
+
+    TestDatabases databases_;
+};
+
+inline std::string backend_param_name(const ::testing::TestParamInfo<TestBackend>& info) {
+    return backend_name(info.param);
+}
+
+}  // namespace dbsup::test
+
+#define DBSUP_BOTH_BACKENDS(Suite)                                                        \
+    INSTANTIATE_TEST_SUITE_P(Backends, Suite,                                             \
+                             ::testing::Values(::dbsup::test::TestBackend::sqlite,        \
+                                               ::dbsup::test::TestBackend::postgresql),   \
+                             ::dbsup::test::backend_param_name)

@@ -1,0 +1,60 @@
+#include "tests/support/test_databases.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "config/password_resolver.hpp"
+#include "shared/db/engine.hpp"
+
+namespace dbsup::test {
+
+std::string backend_name(TestBackend backend) {
+    return backend == TestBackend::sqlite ? "SQLite" : "PostgreSQL";
+}
+
+TempDir::TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "dbsup-test.XXXXXX").string();
+    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+}
+
+TempDir::~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+}
+
+DatabaseConfig TestDatabases::config(TestBackend backend, const std::string& name) const {
+    DatabaseConfig db;
+    db.name = name;
+    if (backend == TestBackend::sqlite) {
+        db.url.backend = Backend::sqlite;
+        db.url.path = (dir_.path() / (name + ".db")).string();
+        return db;
+    }
+    const char* url = std::getenv("DBSUP_TEST_PG_URL");
+    if (!url || !*url)
+        throw std::runtime_error(
+            "DBSUP_TEST_PG_URL is not set: run the tests through scripts/test, which starts "
+            "a throwaway PostgreSQL");
+    db.url = DatabaseUrl::parse(url);
+    db.password_env = "DBSUP_TEST_PG_PASSWORD";
+    return db;
+}
+
+std::shared_ptr<ConnectionPool> TestDatabases::pool(TestBackend backend,
+                                                    PoolOptions options) const {
+    DatabaseConfig db = config(backend, options.name);
+    auto engine = std::make_shared<Engine>(db, PasswordResolver::resolve(db), "dbsup-test");
+    return std::make_shared<ConnectionPool>(std::move(options),
+                                            [engine] { return engine->connect(); });
+}
+
+std::string TestDatabases::unique_table(const std::string& stem) {
+    static std::atomic<int> counter{0};
+    return stem + "_" + std::to_string(getpid()) + "_" + std::to_string(++counter);
+}
+
+}  // namespace dbsup::test

@@ -1,0 +1,44 @@
+// Real databases for tests: a fresh SQLite file in a temp dir, or the throwaway
+// PostgreSQL that scripts/test starts (DBSUP_TEST_PG_URL). A PostgreSQL test
+// without that server fails; it never skips.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "config/config.hpp"
+#include "shared/db/connection_pool.hpp"
+
+namespace dbsup::test {
+
+enum class TestBackend { sqlite, postgresql };
+
+std::string backend_name(TestBackend backend);
+
+/// A temporary directory removed with everything in it.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    const std::filesystem::path& path() const { return path_; }
+
+private:
+    std::filesystem::path path_;
+};
+
+/// Databases of one test: each SQLite one lives in this object's temp dir.
+class TestDatabases {
+public:
+    /// A database config named `name` on the backend. @throws if PostgreSQL is not set up.
+    DatabaseConfig config(TestBackend backend, const std::string& name = "main") const;
+    std::shared_ptr<ConnectionPool> pool(TestBackend backend, PoolOptions options) const;
+    /// A table name no other test uses.
+    static std::string unique_table(const std::string& stem);
+    const TempDir& dir() const { return dir_; }
+
+private:
+    TempDir dir_;
+};
+
+}  // namespace dbsup::test
