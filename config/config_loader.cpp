@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <regex>
+#include <cctype>
 #include <sstream>
 
 #include "config/config_error.hpp"
@@ -18,9 +18,14 @@ namespace {
 constexpr std::int64_t kHour = 3'600'000;
 constexpr std::int64_t kDaySeconds = 86'400;
 
+// Letters, digits, _ and -, not starting with a digit or -, at most 63 characters.
 bool valid_name(const std::string& name) {
-    static const std::regex pattern("[A-Za-z_][A-Za-z0-9_-]{0,62}");
-    return std::regex_match(name, pattern);
+    if (name.empty() || name.size() > 63 || std::isdigit(static_cast<unsigned char>(name[0])) ||
+        name[0] == '-')
+        return false;
+    for (char c : name)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
+    return true;
 }
 
 class FileParser {
