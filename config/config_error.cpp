@@ -5,7 +5,10 @@ namespace {
 
 std::string join(const std::vector<Diagnostic>& diagnostics) {
     std::string out;
-    for (const auto& d : diagnostics) out += (out.empty() ? "" : "\n") + d.to_string();
+    for (const auto& d : diagnostics) {
+        if (!out.empty()) out += '\n';
+        out += d.to_string();
+    }
     return out;
 }
 

@@ -221,7 +221,8 @@ private:
         std::string dotted;
         for (const std::string& part : path) {
             node = node->as_table()->get(part);
-            dotted += (dotted.empty() ? "" : ".") + part;
+            if (!dotted.empty()) dotted += '.';
+            dotted += part;
         }
         const toml::node* value_node = node ? node->as_table()->get(key) : nullptr;
         const toml::source_region& region = value_node ? value_node->source() : root_.source();

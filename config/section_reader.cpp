@@ -110,7 +110,8 @@ void SectionReader::choice(const char* key, std::string& out,
             out = value;
             return;
         }
-        names += (names.empty() ? "" : ", ") + std::string(name);
+        if (!names.empty()) names += ", ";
+        names += name;
     }
     error(key, "expected one of " + names + ", got \"" + value + "\"");
 }

@@ -108,8 +108,23 @@ void PostgresConnection::track_transaction(std::string_view sql) noexcept {
         in_transaction_ = false;
 }
 
+void PostgresConnection::begin_statement() {
+    if (in_transaction_) throw Error(ErrorCode::usage, "BEGIN inside a transaction", database_);
+    begin_pending_ = true;
+    in_transaction_ = true;
+}
+
 Result PostgresConnection::run(std::string_view sql, const Params& params) {
     std::string text(sql);
+    if (begin_pending_) {
+        begin_pending_ = false;
+        std::string word = first_word(sql);
+        if (word == "COMMIT" || word == "ROLLBACK") return Result{};  // nothing was sent
+        // The simple-query protocol takes several statements in one round trip;
+        // a parameterised statement needs the extended protocol, so BEGIN goes first.
+        if (params.empty()) return convert(pq_->work.exec("BEGIN; " + text));
+        pq_->work.exec("BEGIN");
+    }
     if (params.empty()) return convert(pq_->work.exec(text));
     std::vector<std::string> storage;
     std::vector<const char*> pointers;

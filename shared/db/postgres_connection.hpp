@@ -2,6 +2,7 @@
 // BEGIN/COMMIT/ROLLBACK on a pqxx::nontransaction so that the pool, not libpqxx,
 // owns their lifetime; libpqxx's silent reconnection is switched off so a dead
 // connection is reported (and discarded) rather than replaced behind our back.
+// BEGIN is deferred to the first statement (see begin_statement()).
 // Only this unit's source includes <pqxx/pqxx>.
 #pragma once
 
@@ -28,6 +29,11 @@ public:
     /// The server process serving this connection (pg_backend_pid()).
     int backend_pid() const noexcept;
 
+protected:
+    /// BEGIN is not sent on its own: it travels with the transaction's first
+    /// statement (one round trip saved), and an empty transaction costs none.
+    void begin_statement() override;
+
 private:
     Result run(std::string_view sql, const Params& params);
     void track_transaction(std::string_view sql) noexcept;
@@ -37,6 +43,7 @@ private:
     std::unique_ptr<Handles> pq_;
     bool broken_ = false;
     bool in_transaction_ = false;
+    bool begin_pending_ = false;
 };
 
 }  // namespace dbsup
