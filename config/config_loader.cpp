@@ -71,16 +71,26 @@ private:
     }
 
     void read_databases(const toml::table& table) {
-        SectionReader all(table, "databases", file_, diagnostics_);
+        for_each_named("databases", "database", table,
+                        [this](const std::string& name, const toml::table& sub) {
+                            read_database(name, sub);
+                        });
+    }
+
+    // Calls read(name, sub-table) for each [section.NAME] with a valid name.
+    template <class Read>
+    void for_each_named(const char* section, const char* what, const toml::table& table,
+                        Read read) {
+        SectionReader all(table, section, file_, diagnostics_);
         for (const auto& [key, node] : table) {
             std::string name(key.str());
             const toml::table* sub = all.table(name.c_str());
             if (!sub) continue;
-            if (!valid_name(name)) {
-                all.error(name.c_str(), "a database name must be letters, digits, _ or -");
-                continue;
-            }
-            read_database(name, *sub);
+            if (valid_name(name))
+                read(name, *sub);
+            else
+                all.error(name.c_str(), std::string("a ") + what +
+                                            " name must be letters, digits, _ or -");
         }
     }
 
@@ -180,16 +190,9 @@ private:
     }
 
     void read_tasks(const toml::table& table) {
-        SectionReader all(table, "tasks", file_, diagnostics_);
-        for (const auto& [key, node] : table) {
-            std::string name(key.str());
-            const toml::table* sub = all.table(name.c_str());
-            if (!sub) continue;
-            if (!valid_name(name)) {
-                all.error(name.c_str(), "a task name must be letters, digits, _ or -");
-                continue;
-            }
-            SectionReader r(*sub, "tasks." + name, file_, diagnostics_);
+        for_each_named("tasks", "task", table, [this](const std::string& name,
+                                                      const toml::table& sub) {
+            SectionReader r(sub, "tasks." + name, file_, diagnostics_);
             TaskConfig task;
             task.name = name;
             r.string("database", task.database, false);
@@ -198,7 +201,7 @@ private:
             r.integer("timeout_ms", task.timeout_ms, 1, 24 * kHour);
             r.finish();
             config_.tasks[name] = std::move(task);
-        }
+        });
     }
 
     void add_default_database() {

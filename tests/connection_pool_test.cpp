@@ -23,11 +23,7 @@ using namespace std::chrono_literals;
 class ConnectionPoolTest : public BackendTest {};
 
 TEST_P(ConnectionPoolTest, NeverExceedsSizePlusOverflowUnder16Threads) {
-    PoolOptions o;
-    o.size = 3;
-    o.max_overflow = 2;
-    o.timeout = 20s;
-    auto pool = make_pool(o);
+    auto pool = make_pool(pool_options(3, 2, 20s));
     std::atomic<int> in_flight{0}, most{0}, done{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 16; ++t)
@@ -56,11 +52,7 @@ TEST_P(ConnectionPoolTest, NeverExceedsSizePlusOverflowUnder16Threads) {
 }
 
 TEST_P(ConnectionPoolTest, CheckoutTimesOutWithTheDocumentedError) {
-    PoolOptions o;
-    o.size = 1;
-    o.max_overflow = 0;
-    o.timeout = 150ms;
-    auto pool = make_pool(o);
+    auto pool = make_pool(pool_options(1, 0, 150ms));
     ConnectionLease held = pool->acquire("holder");
     auto start = std::chrono::steady_clock::now();
     try {
@@ -79,11 +71,7 @@ TEST_P(ConnectionPoolTest, CheckoutTimesOutWithTheDocumentedError) {
 }
 
 TEST_P(ConnectionPoolTest, AWaiterGetsTheConnectionWhenItIsReturned) {
-    PoolOptions o;
-    o.size = 1;
-    o.max_overflow = 0;
-    o.timeout = 5s;
-    auto pool = make_pool(o);
+    auto pool = make_pool(pool_options(1, 0, 5s));
     auto held = std::make_unique<ConnectionLease>(pool->acquire("first"));
     std::uint64_t id = (*held)->pool_state.id;
     std::thread waiter([&] {
@@ -141,9 +129,7 @@ TEST_P(ConnectionPoolTest, RollsBackWhatALeaseLeftOpen) {
 }
 
 TEST_P(ConnectionPoolTest, RecycleReplacesOldConnections) {
-    PoolOptions o;
-    o.size = 1;
-    o.max_overflow = 0;
+    PoolOptions o = pool_options(1, 0);
     o.recycle = 200ms;
     auto pool = make_pool(o);
     std::uint64_t first = pool->acquire()->pool_state.id;
@@ -163,10 +149,7 @@ TEST_P(ConnectionPoolTest, AFailedOpenFreesItsPlace) {
     else
         db.url.port = 1;  // nothing listens there
     auto engine = std::make_shared<Engine>(db, PasswordResolver::resolve(db), "test");
-    PoolOptions o;
-    o.size = 1;
-    o.max_overflow = 0;
-    ConnectionPool pool(o, [engine] { return engine->connect(); });
+    ConnectionPool pool(pool_options(1, 0), [engine] { return engine->connect(); });
     for (int i = 0; i < 3; ++i) {
         try {
             pool.acquire();
@@ -203,14 +186,10 @@ DBSUP_BOTH_BACKENDS(ConnectionPoolTest);
 // PostgreSQL only: a server can kill a connection; an SQLite file cannot.
 class PostgresPoolTest : public ::testing::Test {
 protected:
-    std::shared_ptr<ConnectionPool> pool_ = databases_.pool(TestBackend::postgresql, [] {
-        PoolOptions o;
-        o.size = 1;
-        o.max_overflow = 0;
-        return o;
-    }());
+    TestDatabases databases_;  // first: the pools below are built from it
+    std::shared_ptr<ConnectionPool> pool_ =
+        databases_.pool(TestBackend::postgresql, pool_options(1, 0));
     std::shared_ptr<ConnectionPool> killer_ = databases_.pool(TestBackend::postgresql, {});
-    TestDatabases databases_;
 
     void kill_idle_connection() {
         int pid = 0;

@@ -47,7 +47,7 @@ ConnectionPool::~ConnectionPool() {
 
 ConnectionLease ConnectionPool::acquire(std::string_view holder) {
     std::unique_lock lock(mutex_);
-    std::unique_ptr<Connection> connection = take_idle_or_reserve(lock, holder);
+    std::unique_ptr<Connection> connection = take_idle_or_reserve(lock);
     lock.unlock();
     if (!connection) connection = open_reserved();
     connection = make_ready(std::move(connection));
@@ -58,7 +58,7 @@ ConnectionLease ConnectionPool::acquire(std::string_view holder) {
 
 // Returns an idle connection, or nullptr after reserving room to open one.
 std::unique_ptr<Connection> ConnectionPool::take_idle_or_reserve(
-    std::unique_lock<std::mutex>& lock, std::string_view) {
+    std::unique_lock<std::mutex>& lock) {
     const std::size_t limit = options_.size + options_.max_overflow;
     auto start = Clock::now();
     auto deadline = start + options_.timeout;

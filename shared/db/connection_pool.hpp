@@ -50,8 +50,7 @@ private:
     using Clock = Connection::Clock;
 
     void give_back(std::unique_ptr<Connection> connection) noexcept;
-    std::unique_ptr<Connection> take_idle_or_reserve(std::unique_lock<std::mutex>& lock,
-                                                     std::string_view holder);
+    std::unique_ptr<Connection> take_idle_or_reserve(std::unique_lock<std::mutex>& lock);
     std::unique_ptr<Connection> open_reserved();
     std::unique_ptr<Connection> make_ready(std::unique_ptr<Connection> connection);
     void mark_checked_out(Connection& connection, std::string_view holder) noexcept;

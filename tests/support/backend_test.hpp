@@ -9,20 +9,28 @@ namespace dbsup::test {
 
 class BackendTest : public ::testing::TestWithParam<TestBackend> {
 protected:
-    std::shared_ptr<ConnectionPool> make_pool(std::size_t size = 2, std::size_t overflow = 1) {
-        PoolOptions o;
-        o.name = "main";
-        o.size = size;
-        o.max_overflow = overflow;
-        o.timeout = std::chrono::milliseconds(2000);
-        return databases_.pool(GetParam(), o);
-    }
+    std::shared_ptr<ConnectionPool> make_pool(std::size_t size = 2, std::size_t overflow = 1);
     std::shared_ptr<ConnectionPool> make_pool(const PoolOptions& options) {
         return databases_.pool(GetParam(), options);
     }
 
     TestDatabases databases_;
 };
+
+/// Pool options of `size` + `overflow` connections waiting at most `timeout`.
+inline PoolOptions pool_options(std::size_t size, std::size_t overflow,
+                                std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    PoolOptions o;
+    o.size = size;
+    o.max_overflow = overflow;
+    o.timeout = timeout;
+    return o;
+}
+
+inline std::shared_ptr<ConnectionPool> BackendTest::make_pool(std::size_t size,
+                                                             std::size_t overflow) {
+    return databases_.pool(GetParam(), pool_options(size, overflow));
+}
 
 inline std::string backend_param_name(const ::testing::TestParamInfo<TestBackend>& info) {
     return backend_name(info.param);

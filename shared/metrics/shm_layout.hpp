@@ -1,0 +1,84 @@
+// The layout of the shared-memory segment (DESIGN section 6): a header written
+// by the supervisor before any worker exists, then one fixed slot per worker.
+// Every field a worker writes is a lock-free std::atomic<uint64_t>; only the
+// slot's own worker writes it, only the supervisor reads it, and the
+// supervisor bounds-checks what it reads. No mutex lives in the segment.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <type_traits>
+
+#include "shared/metrics/histogram.hpp"
+#include "shared/metrics/label_table.hpp"
+
+namespace dbsup {
+
+/// Counters of one worker; each is a monotonically increasing total.
+enum class Counter : std::uint32_t {
+    jobs_claimed,
+    jobs_succeeded,
+    jobs_retried,
+    jobs_dead,
+    jobs_released,
+    queries,
+    query_errors,
+    slow_queries,
+    transactions_committed,
+    transactions_rolled_back,
+    kCount
+};
+
+/// Histograms of one worker, durations in nanoseconds.
+enum class Timer : std::uint32_t { job_run, job_wait, query, transaction, kCount };
+
+enum class WorkerState : std::uint64_t { empty, starting, ready, draining, stopped };
+
+struct ShmWorkerSlot {
+    std::atomic<std::uint64_t> pid;
+    std::atomic<std::uint64_t> generation;
+    std::atomic<std::uint64_t> state;         // WorkerState
+    std::atomic<std::uint64_t> heartbeat_ns;  // CLOCK_MONOTONIC
+    std::atomic<std::uint64_t> started_ns;
+    std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(Counter::kCount)> counters;
+    std::array<ShmHistogram, static_cast<std::size_t>(Timer::kCount)> timers;
+    ShmLabelTable tasks;    // per task: counters[0..2] succeeded, retried, dead
+    ShmLabelTable queries;  // per "operation:table:service": total, errors, slow
+
+    void add(Counter c, std::uint64_t n = 1) noexcept {
+        counters[static_cast<std::size_t>(c)].fetch_add(n, std::memory_order_relaxed);
+    }
+    std::uint64_t get(Counter c) const noexcept {
+        return counters[static_cast<std::size_t>(c)].load(std::memory_order_relaxed);
+    }
+    ShmHistogram& timer(Timer t) noexcept { return timers[static_cast<std::size_t>(t)]; }
+    const ShmHistogram& timer(Timer t) const noexcept {
+        return timers[static_cast<std::size_t>(t)];
+    }
+};
+
+struct ShmHeader {
+    static constexpr std::uint64_t kMagic = 0x7075736264627364ULL;  // "dsbdbsup"
+    static constexpr std::uint64_t kLayoutVersion = 1;
+    static constexpr std::size_t kMaxWorkers = 256;
+    static constexpr std::size_t kMaxConfigBytes = 64 * 1024;
+
+    std::atomic<std::uint64_t> magic;
+    std::atomic<std::uint64_t> layout_version;
+    std::atomic<std::uint64_t> header_size;
+    std::atomic<std::uint64_t> slot_size;
+    std::atomic<std::uint64_t> slot_count;
+    std::atomic<std::uint64_t> supervisor_pid;
+    std::atomic<std::uint64_t> config_size;
+    // The resolved configuration, written once before any worker starts.
+    std::array<char, kMaxConfigBytes> config;
+};
+
+static_assert(std::is_standard_layout_v<ShmWorkerSlot>);
+static_assert(std::is_trivially_destructible_v<ShmWorkerSlot>);
+static_assert(std::is_standard_layout_v<ShmHeader>);
+static_assert(std::is_trivially_destructible_v<ShmHeader>);
+static_assert(alignof(ShmWorkerSlot) == alignof(std::atomic<std::uint64_t>));
+
+}  // namespace dbsup

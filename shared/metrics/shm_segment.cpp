@@ -1,0 +1,158 @@
+// The segment is sized once, by the supervisor, before any worker exists: no
+// allocation ever happens inside it afterwards (STYLE point 8).
+#include "shared/metrics/shm_segment.hpp"
+
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+#include <csignal>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+
+#include <unistd.h>
+
+namespace dbsup {
+namespace bip = boost::interprocess;
+
+namespace {
+
+constexpr std::size_t header_bytes() {
+    // Slots start on a cache line so neighbouring workers do not share one.
+    return (sizeof(ShmHeader) + 63) / 64 * 64;
+}
+constexpr std::size_t slot_bytes() { return (sizeof(ShmWorkerSlot) + 63) / 64 * 64; }
+
+bool process_alive(std::uint64_t pid) {
+    return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+}
+
+[[noreturn]] void fail(const std::string& name, const std::string& why) {
+    throw std::runtime_error("shared memory segment '" + name + "': " + why);
+}
+
+}  // namespace
+
+struct ShmSegment::Mapping {
+    bip::shared_memory_object object;
+    bip::mapped_region region;
+};
+
+ShmSegment::ShmSegment(std::string name, std::unique_ptr<Mapping> mapping, std::size_t slots,
+                       bool owner)
+    : name_(std::move(name)), mapping_(std::move(mapping)), slot_count_(slots), owner_(owner) {}
+
+ShmSegment::ShmSegment(ShmSegment&& other) noexcept
+    : name_(std::move(other.name_)),
+      mapping_(std::move(other.mapping_)),
+      slot_count_(other.slot_count_),
+      owner_(other.owner_) {
+    other.owner_ = false;
+}
+
+ShmSegment& ShmSegment::operator=(ShmSegment&& other) noexcept {
+    if (this != &other) {
+        this->~ShmSegment();
+        new (this) ShmSegment(std::move(other));
+    }
+    return *this;
+}
+
+ShmSegment::~ShmSegment() {
+    mapping_.reset();
+    if (owner_) bip::shared_memory_object::remove(name_.c_str());
+}
+
+std::string ShmSegment::name_for(pid_t supervisor_pid) {
+    return "dbsup-" + std::to_string(supervisor_pid);
+}
+
+bool ShmSegment::remove_if_stale(const std::string& name) {
+    std::uint64_t pid = 0;
+    try {
+        bip::shared_memory_object object(bip::open_only, name.c_str(), bip::read_only);
+        bip::offset_t size = 0;
+        if (object.get_size(size) && static_cast<std::size_t>(size) >= sizeof(ShmHeader)) {
+            bip::mapped_region region(object, bip::read_only, 0, sizeof(ShmHeader));
+            pid = static_cast<const ShmHeader*>(region.get_address())->supervisor_pid.load();
+        }
+    } catch (const bip::interprocess_exception&) {
+        return false;  // no such segment
+    }
+    if (process_alive(pid)) return false;
+    return bip::shared_memory_object::remove(name.c_str());
+}
+
+ShmSegment ShmSegment::create(const std::string& name, std::size_t slots,
+                              std::string_view config) {
+    if (slots == 0 || slots > ShmHeader::kMaxWorkers)
+        fail(name, "slot count " + std::to_string(slots) + " is outside 1.." +
+                       std::to_string(ShmHeader::kMaxWorkers));
+    if (config.size() > ShmHeader::kMaxConfigBytes)
+        fail(name, "the configuration is larger than " +
+                       std::to_string(ShmHeader::kMaxConfigBytes) + " bytes");
+    remove_if_stale(name);
+    auto mapping = std::make_unique<Mapping>();
+    try {
+        mapping->object = bip::shared_memory_object(bip::create_only, name.c_str(),
+                                                    bip::read_write, bip::permissions(0600));
+        mapping->object.truncate(
+            static_cast<bip::offset_t>(header_bytes() + slots * slot_bytes()));
+        mapping->region = bip::mapped_region(mapping->object, bip::read_write);
+    } catch (const bip::interprocess_exception& e) {
+        fail(name, std::string("cannot create: ") + e.what() +
+                       " (is another supervisor with this pid's segment alive?)");
+    }
+    auto* base = static_cast<char*>(mapping->region.get_address());
+    auto* header = new (base) ShmHeader;
+    for (std::size_t i = 0; i < slots; ++i) new (base + header_bytes() + i * slot_bytes()) ShmWorkerSlot;
+    std::memcpy(header->config.data(), config.data(), config.size());
+    header->config_size = config.size();
+    header->header_size = header_bytes();
+    header->slot_size = slot_bytes();
+    header->slot_count = slots;
+    header->supervisor_pid = static_cast<std::uint64_t>(getpid());
+    header->layout_version = ShmHeader::kLayoutVersion;
+    header->magic.store(ShmHeader::kMagic, std::memory_order_release);  // last: now valid
+    return ShmSegment(name, std::move(mapping), slots, true);
+}
+
+ShmSegment ShmSegment::attach(const std::string& name) {
+    auto mapping = std::make_unique<Mapping>();
+    try {
+        mapping->object = bip::shared_memory_object(bip::open_only, name.c_str(), bip::read_write);
+        mapping->region = bip::mapped_region(mapping->object, bip::read_write);
+    } catch (const bip::interprocess_exception& e) {
+        fail(name, std::string("cannot attach: ") + e.what());
+    }
+    if (mapping->region.get_size() < header_bytes()) fail(name, "too small to hold a header");
+    const auto* header = static_cast<const ShmHeader*>(mapping->region.get_address());
+    if (header->magic.load(std::memory_order_acquire) != ShmHeader::kMagic)
+        fail(name, "not a dbsupervisor segment (bad magic)");
+    if (header->layout_version != ShmHeader::kLayoutVersion || header->header_size != header_bytes() ||
+        header->slot_size != slot_bytes())
+        fail(name, "layout version or sizes differ from this binary's (mixed versions?)");
+    std::size_t slots = header->slot_count;
+    if (slots > ShmHeader::kMaxWorkers ||
+        mapping->region.get_size() < header_bytes() + slots * slot_bytes())
+        fail(name, "slot count does not fit the segment");
+    return ShmSegment(name, std::move(mapping), slots, false);
+}
+
+ShmHeader& ShmSegment::header() const noexcept {
+    return *static_cast<ShmHeader*>(mapping_->region.get_address());
+}
+
+ShmWorkerSlot& ShmSegment::slot(std::size_t index) const {
+    if (index >= slot_count_)
+        throw std::out_of_range("slot " + std::to_string(index) + " of " +
+                                std::to_string(slot_count_));
+    auto* base = static_cast<char*>(mapping_->region.get_address());
+    return *reinterpret_cast<ShmWorkerSlot*>(base + header_bytes() + index * slot_bytes());
+}
+
+std::string ShmSegment::config() const {
+    std::size_t size = std::min<std::size_t>(header().config_size, ShmHeader::kMaxConfigBytes);
+    return std::string(header().config.data(), size);
+}
+
+}  // namespace dbsup

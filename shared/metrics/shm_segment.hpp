@@ -1,0 +1,52 @@
+// The shared-memory segment of one supervisor (Boost.Interprocess
+// shared_memory_object + mapped_region, mode 0600). The supervisor create()s it
+// (removing a stale one whose supervisor is dead) and removes it when its
+// ShmSegment is destroyed; workers attach() and never remove it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <sys/types.h>
+
+#include "shared/metrics/shm_layout.hpp"
+
+namespace dbsup {
+
+class ShmSegment {
+public:
+    /// Creates "/name" with `slots` worker slots and the config blob.
+    /// @throws std::runtime_error naming the segment when it exists and its
+    /// supervisor is alive, or when the system refuses.
+    static ShmSegment create(const std::string& name, std::size_t slots, std::string_view config);
+    /// Attaches to an existing segment after checking magic, version and sizes.
+    /// @throws std::runtime_error naming what does not match.
+    static ShmSegment attach(const std::string& name);
+    /// Removes the segment if its recorded supervisor is no longer alive; true if removed.
+    static bool remove_if_stale(const std::string& name);
+    /// The conventional name of a supervisor's segment: "dbsup-<pid>".
+    static std::string name_for(pid_t supervisor_pid);
+
+    ShmSegment(ShmSegment&&) noexcept;
+    ShmSegment& operator=(ShmSegment&&) noexcept;
+    ~ShmSegment();
+
+    ShmHeader& header() const noexcept;
+    /// Slot `index`; @throws std::out_of_range beyond slot_count().
+    ShmWorkerSlot& slot(std::size_t index) const;
+    std::size_t slot_count() const noexcept { return slot_count_; }
+    std::string config() const;
+    const std::string& name() const noexcept { return name_; }
+
+private:
+    struct Mapping;
+    ShmSegment(std::string name, std::unique_ptr<Mapping> mapping, std::size_t slots, bool owner);
+
+    std::string name_;
+    std::unique_ptr<Mapping> mapping_;
+    std::size_t slot_count_ = 0;
+    bool owner_ = false;
+};
+
+}  // namespace dbsup
