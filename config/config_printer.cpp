@@ -7,8 +7,16 @@
 namespace dbsup {
 namespace {
 
+// A password taken from DATABASE_PASSWORD is shown as where it comes from, so
+// the text can be read back (by a worker, from the environment it inherits).
 toml::table database_table(const DatabaseConfig& db) {
-    toml::table t{{"url", db.url.redacted()},
+    DatabaseUrl url = db.url;
+    std::string password_env = db.password_env;
+    if (url.password) {
+        url.password.reset();
+        password_env = "DATABASE_PASSWORD";
+    }
+    toml::table t{{"url", url.redacted()},
                   {"pool_size", db.pool_size},
                   {"max_overflow", db.max_overflow},
                   {"pool_timeout_ms", db.pool_timeout_ms},
@@ -17,7 +25,7 @@ toml::table database_table(const DatabaseConfig& db) {
                   {"leak_detection_ms", db.leak_detection_ms},
                   {"optional", db.optional},
                   {"statement_timeout_ms", db.statement_timeout_ms}};
-    if (!db.password_env.empty()) t.insert("password_env", db.password_env);
+    if (!password_env.empty()) t.insert("password_env", password_env);
     if (!db.password_file.empty()) t.insert("password_file", db.password_file);
     if (db.url.backend == Backend::sqlite)
         t.insert("sqlite", toml::table{{"journal_mode", db.sqlite.journal_mode},

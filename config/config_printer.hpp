@@ -1,5 +1,6 @@
-// The resolved configuration as TOML, for `check-config`. URLs are redacted and no
-// password value is ever written: only where it would come from.
+// The resolved configuration as TOML: what `check-config` prints and what the
+// supervisor hands its workers through shared memory (ConfigLoader reads it
+// back). No password value is ever written: only where it comes from.
 #pragma once
 
 #include <string>

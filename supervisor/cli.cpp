@@ -10,6 +10,7 @@
 #include "config/config_loader.hpp"
 #include "supervisor/check_config_command.hpp"
 #include "supervisor/run_command.hpp"
+#include "worker/worker_process.hpp"
 
 namespace dbsup {
 namespace {
@@ -19,6 +20,7 @@ constexpr const char* kSignals =
     "HUP reload; TTIN/TTOU one worker more/fewer; USR1 write stats, reopen log.\n"
     "Exit codes: 0 ok, 1 failure (e.g. a database unreachable), 2 bad arguments or\n"
     "configuration, 3 command not built into this version yet.";
+
 
 void setup_logging(const std::string& level) {
     auto logger = spdlog::stderr_color_mt("dbsupervisor");
@@ -65,7 +67,14 @@ int Cli::run(int argc, char** argv) {
                                      "it resolved, with secrets redacted");
     auto* run = app.add_subcommand("run", "verify the databases and supervise the workers "
                                           "(the default command)");
-    for (const char* name : {"worker", "init-db", "enqueue", "stats", "health", "analyze"})
+    auto* worker = app.add_subcommand("worker", "(internal) a worker process, spawned by run");
+    std::string shm_name;
+    std::size_t slot = 0;
+    std::uint64_t generation = 1;
+    worker->add_option("--shm", shm_name, "the supervisor's segment")->required();
+    worker->add_option("--slot", slot, "this worker's slot")->required();
+    worker->add_option("--generation", generation, "how many times the slot was filled");
+    for (const char* name : {"init-db", "enqueue", "stats", "health", "analyze"})
         app.add_subcommand(name, "(not built yet)")->allow_extras();
     app.require_subcommand(0, 1);
     for (CLI::App* sub : app.get_subcommands({})) sub->fallthrough();
@@ -79,6 +88,7 @@ int Cli::run(int argc, char** argv) {
     setup_logging(log_level);
     try {
         if (check->parsed()) return CheckConfigCommand::run(overrides);
+        if (worker->parsed()) return WorkerProcess::run(shm_name, slot, generation);
         for (CLI::App* sub : app.get_subcommands())
             if (sub != run) return not_built(sub->get_name());
         return RunCommand::run(load_config(overrides));

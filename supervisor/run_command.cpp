@@ -1,13 +1,21 @@
 #include "supervisor/run_command.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+#include "config/config_error.hpp"
 #include "shared/db/database_verifier.hpp"
 #include "supervisor/cli.hpp"
+#include "supervisor/supervisor.hpp"
 
 namespace dbsup {
+namespace {
 
-int RunCommand::run(const Config& config) {
+bool verify(const Config& config) {
     auto statuses = DatabaseVerifier::verify(config, "dbsupervisor/supervisor");
     for (const auto& s : statuses) {
         if (s.ok)
@@ -18,10 +26,47 @@ int RunCommand::run(const Config& config) {
         else
             spdlog::error("database '{}' unusable: {}: {}", s.name, s.url, s.error);
     }
-    if (!DatabaseVerifier::all_usable(statuses)) return kExitFailure;
-    spdlog::warn("databases verified; spawning {} workers is not built into this version yet",
-                 config.supervisor.workers);
-    return kExitNotAvailable;
+    return DatabaseVerifier::all_usable(statuses);
+}
+
+void check_stats_directory(const std::string& stats_file) {
+    std::filesystem::path dir = std::filesystem::path(stats_file).parent_path();
+    if (dir.empty()) dir = ".";
+    if (!std::filesystem::is_directory(dir) || ::access(dir.c_str(), W_OK) != 0)
+        throw ConfigError({{"config", "supervisor.stats_file",
+                            "directory " + dir.string() + " does not exist or is not writable"}});
+}
+
+// A pidfile whose pid is alive means another supervisor: refuse to start.
+class Pidfile {
+public:
+    explicit Pidfile(std::string path) : path_(std::move(path)) {
+        if (path_.empty()) return;
+        std::ifstream in(path_);
+        pid_t other = 0;
+        if (in >> other && other > 0 && other != getpid() &&
+            (::kill(other, 0) == 0 || errno == EPERM))
+            throw ConfigError({{path_, "supervisor.pidfile",
+                                "another supervisor (pid " + std::to_string(other) +
+                                    ") is running with this pidfile"}});
+        std::ofstream(path_) << getpid() << "\n";
+    }
+    ~Pidfile() {
+        if (!path_.empty()) std::filesystem::remove(path_);
+    }
+
+private:
+    std::string path_;
+};
+
+}  // namespace
+
+int RunCommand::run(const Config& config) {
+    check_stats_directory(config.supervisor.stats_file);
+    Pidfile pidfile(config.supervisor.pidfile);
+    if (!verify(config)) return kExitFailure;
+    Supervisor supervisor(config, std::filesystem::read_symlink("/proc/self/exe").string());
+    return supervisor.run();
 }
 
 }  // namespace dbsup

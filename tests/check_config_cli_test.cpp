@@ -87,7 +87,9 @@ TEST(CheckConfigCli, UsesTheEnvironmentWithoutAConfigAndRedactsItsPassword) {
                 "DATABASE_TYPE=postgresql DATABASE_USER=app DATABASE_PASSWORD=env-secret-42 "
                 "DATABASE_HOST=db DATABASE_NAME=orders");
     EXPECT_EQ(r.exit_code, 0) << r.output;
-    EXPECT_NE(r.output.find("postgresql://app:***@db:5432/orders"), std::string::npos)
+    EXPECT_NE(r.output.find("url = 'postgresql://app@db:5432/orders'"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("password_env = 'DATABASE_PASSWORD'"), std::string::npos)
         << r.output;
     EXPECT_EQ(r.output.find("env-secret-42"), std::string::npos);
 }

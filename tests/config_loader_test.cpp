@@ -137,6 +137,16 @@ TEST(ConfigLoader, MissingFileIsOneClearError) {
     }
 }
 
+TEST(ConfigPrinter, WhatItPrintsReadsBackToTheSameConfiguration) {
+    Config original = ConfigLoader::load_file(DBSUP_SOURCE_DIR "/config/examples/postgres.toml");
+    std::string text = ConfigPrinter::to_toml(original);
+    Config again = ConfigLoader::load_string(text, "printed");
+    EXPECT_EQ(ConfigPrinter::to_toml(again).substr(text.find('\n')),
+              text.substr(text.find('\n')));  // all but the "resolved from" line
+    EXPECT_EQ(again.databases.at("reports").password_file,
+              original.databases.at("reports").password_file);
+}
+
 TEST(ConfigLoader, FileWithoutDatabasesUsesTheEmbeddedDefault) {
     Config c = ConfigLoader::load_string("[worker]\nthreads = 2\n", "t.toml");
     EXPECT_EQ(c.databases.at("main").url.path, "dbsupervisor.db");

@@ -5,6 +5,7 @@
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 #include <csignal>
+#include <filesystem>
 #include <cstring>
 #include <new>
 #include <stdexcept>
@@ -82,6 +83,20 @@ bool ShmSegment::remove_if_stale(const std::string& name) {
     return bip::shared_memory_object::remove(name.c_str());
 }
 
+std::size_t ShmSegment::remove_stale_segments() {
+    std::size_t removed = 0;
+    std::error_code error;
+    // POSIX shared memory lives in /dev/shm on Linux; names are "dbsup-<pid>".
+    for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", error)) {
+        std::string name = entry.path().filename().string();
+        if (name.rfind("dbsup-", 0) != 0 ||
+            name.find_first_not_of("0123456789", 6) != std::string::npos || name.size() == 6)
+            continue;
+        if (remove_if_stale(name)) ++removed;
+    }
+    return removed;
+}
+
 ShmSegment ShmSegment::create(const std::string& name, std::size_t slots,
                               std::string_view config) {
     if (slots == 0 || slots > ShmHeader::kMaxWorkers)
@@ -104,7 +119,8 @@ ShmSegment ShmSegment::create(const std::string& name, std::size_t slots,
     }
     auto* base = static_cast<char*>(mapping->region.get_address());
     auto* header = new (base) ShmHeader;
-    for (std::size_t i = 0; i < slots; ++i) new (base + header_bytes() + i * slot_bytes()) ShmWorkerSlot;
+    // Slots are left as truncate() made them, all zero bytes (zero atomics):
+    // constructing 256 of them would touch every page of a mostly idle segment.
     std::memcpy(header->config.data(), config.data(), config.size());
     header->config_size = config.size();
     header->header_size = header_bytes();

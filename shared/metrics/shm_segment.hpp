@@ -25,6 +25,8 @@ public:
     static ShmSegment attach(const std::string& name);
     /// Removes the segment if its recorded supervisor is no longer alive; true if removed.
     static bool remove_if_stale(const std::string& name);
+    /// Removes every "dbsup-<pid>" segment whose supervisor is dead; returns how many.
+    static std::size_t remove_stale_segments();
     /// The conventional name of a supervisor's segment: "dbsup-<pid>".
     static std::string name_for(pid_t supervisor_pid);
 

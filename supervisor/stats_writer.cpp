@@ -1,0 +1,196 @@
+#include "supervisor/stats_writer.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace dbsup {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kWorkerStates[] = {"empty", "starting", "ready", "draining", "stopped"};
+
+std::uint64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL +
+           static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+std::string utc_now() {
+    auto now = std::chrono::system_clock::now();
+    std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+    std::tm tm{};
+    gmtime_r(&seconds, &tm);
+    char buffer[32];
+    std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &tm);
+    char out[40];
+    std::snprintf(out, sizeof out, "%s.%03dZ", buffer, static_cast<int>(ms.count()));
+    return out;
+}
+
+std::uint64_t rss_bytes(pid_t pid) {
+    std::ifstream statm("/proc/" + std::to_string(pid) + "/statm");
+    std::uint64_t size = 0, resident = 0;
+    statm >> size >> resident;
+    return resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+json seconds(const HistogramSnapshot& h) {
+    return {{"count", h.count},
+            {"sum", static_cast<double>(h.sum_ns) / 1e9},
+            {"p50", h.quantile_seconds(0.50)},
+            {"p95", h.quantile_seconds(0.95)},
+            {"p99", h.quantile_seconds(0.99)}};
+}
+
+// Label rows (per task, per query label) summed over the live slots.
+json labels(const ShmSegment& segment, const std::vector<SupervisorView::Worker>& workers,
+            ShmLabelTable ShmWorkerSlot::*table, const std::array<const char*, 3>& names) {
+    std::map<std::string, std::pair<std::array<std::uint64_t, 3>, HistogramSnapshot>> merged;
+    for (const auto& w : workers) {
+        const ShmLabelTable& t = segment.slot(w.slot).*table;
+        for (std::size_t r = 0; r < t.published(); ++r) {
+            auto& [counts, histogram] = merged[t.rows[r].read_name()];
+            for (std::size_t c = 0; c < 3; ++c)
+                counts[c] += t.rows[r].counters[c].load(std::memory_order_relaxed);
+            histogram.add(t.rows[r].seconds.snapshot());
+        }
+    }
+    json out = json::object();
+    for (const auto& [name, value] : merged) {
+        json row;
+        for (std::size_t c = 0; c < 3; ++c) row[names[c]] = value.first[c];
+        row["seconds"] = seconds(value.second);
+        out[name] = row;
+    }
+    return out;
+}
+
+void write_atomically(const std::string& path, const std::string& text) {
+    std::string tmp = path + ".tmp." + std::to_string(getpid());
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
+    bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+              ::fsync(fd) == 0;
+    ok = ::close(fd) == 0 && ok;
+    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+        std::string why = std::strerror(errno);
+        ::unlink(tmp.c_str());
+        throw std::runtime_error("cannot write " + path + ": " + why);
+    }
+}
+
+}  // namespace
+
+void RetiredTotals::fold(const ShmWorkerSlot& slot) {
+    for (std::size_t i = 0; i < counters.size(); ++i)
+        counters[i] += slot.counters[i].load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < timers.size(); ++i) timers[i].add(slot.timers[i].snapshot());
+}
+
+json StatsWriter::document(const SupervisorView& view, const ShmSegment& segment,
+                           const RetiredTotals& retired) {
+    RetiredTotals totals = retired;
+    json workers = json::array();
+    std::uint64_t now = monotonic_ns();
+    for (const auto& w : view.workers) {
+        const ShmWorkerSlot& slot = segment.slot(w.slot);
+        totals.fold(slot);
+        std::uint64_t state = slot.state.load();
+        std::uint64_t heartbeat = slot.heartbeat_ns.load();
+        workers.push_back(
+            {{"slot", w.slot},
+             {"pid", w.pid},
+             {"generation", w.generation},
+             {"state", state < std::size(kWorkerStates) ? kWorkerStates[state] : "unknown"},
+             {"heartbeat_age_seconds",
+              heartbeat && heartbeat <= now ? static_cast<double>(now - heartbeat) / 1e9 : 0.0},
+             {"jobs_succeeded_total", slot.get(Counter::jobs_succeeded)},
+             {"rss_bytes", rss_bytes(w.pid)}});
+    }
+    auto count = [&](Counter c) { return totals.counters[static_cast<std::size_t>(c)]; };
+    auto timer = [&](Timer t) { return seconds(totals.timers[static_cast<std::size_t>(t)]); };
+    return {
+        {"schema", 1},
+        {"generated_at", utc_now()},
+        {"supervisor",
+         {{"pid", view.pid},
+          {"state", view.state},
+          {"uptime_seconds", view.uptime_seconds},
+          {"workers_configured", view.workers_configured},
+          {"workers_alive", view.workers.size()},
+          {"restarts_total", view.restarts_total}}},
+        {"workers", workers},
+        {"jobs",
+         {{"claimed_total", count(Counter::jobs_claimed)},
+          {"succeeded_total", count(Counter::jobs_succeeded)},
+          {"retried_total", count(Counter::jobs_retried)},
+          {"dead_total", count(Counter::jobs_dead)},
+          {"rescued_total", 0},
+          {"released_total", count(Counter::jobs_released)},
+          {"run_seconds", timer(Timer::job_run)},
+          {"wait_seconds", timer(Timer::job_wait)},
+          {"by_task", labels(segment, view.workers, &ShmWorkerSlot::tasks,
+                             {"succeeded_total", "retried_total", "dead_total"})}}},
+        {"pools", json::object()},
+        {"queries",
+         {{"total", count(Counter::queries)},
+          {"errors_total", count(Counter::query_errors)},
+          {"slow_total", count(Counter::slow_queries)},
+          {"seconds", timer(Timer::query)},
+          {"by_label", labels(segment, view.workers, &ShmWorkerSlot::queries,
+                              {"total", "errors_total", "slow_total"})}}},
+        {"transactions",
+         {{"committed_total", count(Counter::transactions_committed)},
+          {"rolled_back_total", count(Counter::transactions_rolled_back)},
+          {"seconds", timer(Timer::transaction)}}},
+        {"circuit_breakers", json::object()},
+        {"health", json::object()}};
+}
+
+std::string StatsWriter::prometheus(const json& doc) {
+    std::ostringstream out;
+    auto gauge = [&](const char* name, const char* help, const json& value) {
+        out << "# HELP dbsup_" << name << " " << help << "\n# TYPE dbsup_" << name
+            << (std::string(name).ends_with("_total") ? " counter" : " gauge") << "\n"
+            << "dbsup_" << name << " " << value.dump() << "\n";
+    };
+    const json& s = doc["supervisor"];
+    gauge("uptime_seconds", "Seconds since the supervisor started.", s["uptime_seconds"]);
+    gauge("workers_configured", "Workers the supervisor keeps running.", s["workers_configured"]);
+    gauge("workers_alive", "Worker processes alive now.", s["workers_alive"]);
+    gauge("worker_restarts_total", "Workers respawned after an exit.", s["restarts_total"]);
+    for (const char* key : {"claimed_total", "succeeded_total", "retried_total", "dead_total",
+                            "released_total"}) {
+        std::string name = std::string("jobs_") + key;
+        gauge(name.c_str(), "Jobs, all workers.", doc["jobs"][key]);
+    }
+    gauge("queries_total", "Queries run.", doc["queries"]["total"]);
+    gauge("query_errors_total", "Queries that failed.", doc["queries"]["errors_total"]);
+    gauge("transactions_committed_total", "Transactions committed.",
+          doc["transactions"]["committed_total"]);
+    return out.str();
+}
+
+std::string StatsWriter::prom_path(const std::string& json_path) {
+    std::string base = json_path.ends_with(".json")
+                           ? json_path.substr(0, json_path.size() - 5) : json_path;
+    return base + ".prom";
+}
+
+void StatsWriter::write(const std::string& path, const json& document) {
+    write_atomically(path, document.dump(2) + "\n");
+    write_atomically(prom_path(path), prometheus(document));
+}
+
+}  // namespace dbsup

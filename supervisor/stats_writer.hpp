@@ -1,0 +1,54 @@
+// Builds the stats document (DESIGN section 6, schema 1) from the supervisor's
+// own view of its workers plus what they wrote into shared memory, and writes
+// it atomically (temp file + fsync + rename) as JSON and Prometheus text.
+// Counters of workers that exited are folded into `retired` first, so no
+// aggregated counter ever goes backwards.
+#pragma once
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <sys/types.h>
+
+#include "shared/metrics/shm_segment.hpp"
+
+namespace dbsup {
+
+/// Totals of workers that are gone: added to every later document.
+struct RetiredTotals {
+    std::array<std::uint64_t, static_cast<std::size_t>(Counter::kCount)> counters{};
+    std::array<HistogramSnapshot, static_cast<std::size_t>(Timer::kCount)> timers{};
+
+    /// Adds a slot's figures (its worker has exited).
+    void fold(const ShmWorkerSlot& slot);
+};
+
+/// What the supervisor knows that is not in the segment.
+struct SupervisorView {
+    pid_t pid = 0;
+    std::string state;
+    double uptime_seconds = 0;
+    std::size_t workers_configured = 0;
+    std::uint64_t restarts_total = 0;
+    struct Worker {
+        std::size_t slot;
+        pid_t pid;
+        std::uint64_t generation;
+    };
+    std::vector<Worker> workers;  // the live ones
+};
+
+class StatsWriter {
+public:
+    static nlohmann::json document(const SupervisorView& view, const ShmSegment& segment,
+                                   const RetiredTotals& retired);
+    static std::string prometheus(const nlohmann::json& document);
+    /// Writes path and path-with-.prom atomically. @throws std::runtime_error naming the file.
+    static void write(const std::string& path, const nlohmann::json& document);
+    /// "x/stats.json" -> "x/stats.prom".
+    static std::string prom_path(const std::string& json_path);
+};
+
+}  // namespace dbsup

@@ -1,0 +1,308 @@
+#include "supervisor/supervisor.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/process/args.hpp>
+#include <boost/process/child.hpp>
+#include <boost/process/exe.hpp>
+#include <algorithm>
+#include <csignal>
+#include <cstring>
+#include <thread>
+
+#include "config/config_printer.hpp"
+#include "worker/exit_codes.hpp"
+
+namespace dbsup {
+namespace {
+
+constexpr auto kTick = std::chrono::milliseconds(100);
+constexpr auto kStableRun = std::chrono::minutes(1);  // a crash after this resets the backoff
+constexpr auto kSpawnStagger = std::chrono::milliseconds(5);
+
+std::uint64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL +
+           static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+std::string describe(int status) {
+    if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+    if (WIFSIGNALED(status))
+        return "was terminated by signal " + std::to_string(WTERMSIG(status)) + ": " +
+               strsignal(WTERMSIG(status));
+    return "changed state " + std::to_string(status);
+}
+
+}  // namespace
+
+const char* to_string(Supervisor::State state) noexcept {
+    switch (state) {
+        case Supervisor::State::starting: return "starting";
+        case Supervisor::State::running: return "running";
+        case Supervisor::State::draining: return "draining";
+        case Supervisor::State::stopped: return "stopped";
+    }
+    return "unknown";
+}
+
+namespace {
+// Segments of supervisors that died by SIGKILL are cleared before ours is made.
+std::string clean_and_name() {
+    if (std::size_t n = ShmSegment::remove_stale_segments())
+        spdlog::info("supervisor: removed {} stale shared memory segment(s)", n);
+    return ShmSegment::name_for(getpid());
+}
+}  // namespace
+
+Supervisor::Supervisor(Config config, std::string self_executable)
+    : config_(std::move(config)),
+      self_(std::move(self_executable)),
+      segment_(ShmSegment::create(clean_and_name(), ShmHeader::kMaxWorkers,
+                                  ConfigPrinter::to_toml(config_))),
+      signals_(io_),
+      tick_(io_),
+      slots_(ShmHeader::kMaxWorkers) {
+    for (int s : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGCHLD})
+        signals_.add(s);
+    std::signal(SIGPIPE, SIG_IGN);
+    for (std::size_t i = 0; i < static_cast<std::size_t>(config_.supervisor.workers); ++i)
+        slots_[i].wanted = true;
+}
+
+void Supervisor::set_state(State state) {
+    if (state == state_) return;
+    spdlog::info("supervisor (pid {}): {} -> {}", getpid(), to_string(state_), to_string(state));
+    state_ = state;
+}
+
+int Supervisor::run() {
+    wait_for_signal();
+    wait_for_tick();
+    launch_missing_workers();
+    set_state(State::running);
+    write_stats();
+    io_.run();
+    set_state(State::stopped);
+    write_stats();
+    return exit_code_;
+}
+
+// The completion records and returns; the loop acts in process_requests().
+void Supervisor::wait_for_signal() {
+    signals_.async_wait([this](const boost::system::error_code& error, int sig) {
+        if (error) return;
+        if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) {
+            // A second TERM/INT escalates graceful to fast.
+            pending_shutdown_ = (sig == SIGQUIT) ? SIGQUIT
+                                : shutdown_ >= Shutdown::graceful ? SIGKILL : SIGTERM;
+        }
+        if (sig == SIGTTIN) ++pending_scale_;
+        if (sig == SIGTTOU) --pending_scale_;
+        if (sig == SIGUSR1) pending_stats_ = true;
+        if (sig == SIGHUP) pending_reload_ = true;
+        wait_for_signal();
+        process_requests();
+    });
+}
+
+void Supervisor::wait_for_tick() {
+    tick_.expires_after(kTick);
+    tick_.async_wait([this](const boost::system::error_code& error) {
+        if (error) return;
+        process_requests();
+        if (state_ != State::stopped) wait_for_tick();
+    });
+}
+
+void Supervisor::process_requests() {
+    process_shutdown_request();
+    process_child_exits();
+    if (pending_reload_) {
+        pending_reload_ = false;
+        spdlog::warn("supervisor: SIGHUP reload is not built into this version yet; ignored");
+    }
+    process_scaling();
+    check_heartbeats();
+    if (pending_stats_ || Clock::now() >= next_stats_at_) {
+        pending_stats_ = false;
+        write_stats();
+    }
+    launch_missing_workers();
+    if (shutdown_ != Shutdown::none && !any_alive()) {
+        set_state(State::stopped);
+        io_.stop();
+    }
+}
+
+void Supervisor::process_shutdown_request() {
+    Shutdown requested = pending_shutdown_ == SIGQUIT ? Shutdown::immediate
+                         : pending_shutdown_ == SIGKILL ? Shutdown::fast
+                         : pending_shutdown_ == SIGTERM ? Shutdown::graceful
+                                                        : Shutdown::none;
+    pending_shutdown_ = 0;
+    if (requested == Shutdown::none && shutdown_ == Shutdown::graceful &&
+        Clock::now() >= shutdown_deadline_) {
+        spdlog::warn("supervisor: graceful_timeout_s {} passed; killing the workers left",
+                     config_.supervisor.graceful_timeout_s);
+        requested = Shutdown::fast;
+    }
+    if (requested <= shutdown_) return;  // shutdown only escalates
+    shutdown_ = requested;
+    set_state(State::draining);
+    if (requested == Shutdown::graceful) {
+        shutdown_deadline_ = Clock::now() + std::chrono::seconds(config_.supervisor.graceful_timeout_s);
+        spdlog::info("supervisor: graceful shutdown; draining {} workers", view().workers.size());
+        signal_workers(SIGTERM);
+    } else {
+        spdlog::info("supervisor: {} shutdown; killing the workers",
+                     requested == Shutdown::fast ? "fast" : "immediate");
+        signal_workers(SIGKILL);
+    }
+}
+
+void Supervisor::signal_workers(int sig) {
+    for (const WorkerSlot& s : slots_)
+        if (s.pid > 0) ::kill(s.pid, sig);
+}
+
+// The one reaper: waitpid on the pids we spawned, until none has news.
+void Supervisor::process_child_exits() {
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        if (slots_[i].pid <= 0) continue;
+        int status = 0;
+        pid_t pid = ::waitpid(slots_[i].pid, &status, WNOHANG);
+        if (pid == slots_[i].pid || (pid < 0 && errno == ECHILD)) on_child_exit(i, status);
+    }
+}
+
+void Supervisor::on_child_exit(std::size_t index, int status) {
+    WorkerSlot& s = slots_[index];
+    ShmWorkerSlot& shm = segment_.slot(index);
+    bool expected = shutdown_ != Shutdown::none || !s.wanted;
+    spdlog::log(expected ? spdlog::level::info : spdlog::level::warn,
+                "worker {} (pid {}) {}", index, s.pid, describe(status));
+    retired_.fold(shm);
+    // The slot's writer is gone; clearing it for the next generation is the one
+    // write the supervisor ever makes to a slot.
+    std::memset(static_cast<void*>(&shm), 0, sizeof(ShmWorkerSlot));
+    s.pid = 0;
+    if (shutdown_ != Shutdown::none || !s.wanted) return;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == exit_codes::kConfigError) {
+        spdlog::error("worker {} reported a configuration error; not respawning it", index);
+        s.wanted = false;
+        bool none_left = std::none_of(slots_.begin(), slots_.end(),
+                                      [](const WorkerSlot& w) { return w.wanted; });
+        if (none_left) {
+            exit_code_ = exit_codes::kConfigError;
+            pending_shutdown_ = SIGTERM;
+        }
+        return;
+    }
+    auto now = Clock::now();
+    s.crashes = now - s.started_at >= kStableRun ? 1 : s.crashes + 1;
+    auto min = std::chrono::milliseconds(config_.supervisor.restart_backoff_min_ms);
+    auto max = std::chrono::milliseconds(config_.supervisor.restart_backoff_max_ms);
+    std::chrono::milliseconds backoff = std::min(max, min * (std::int64_t{1} << std::min(s.crashes - 1, 20)));
+    s.next_spawn_at = now + backoff;
+    if (backoff == max)
+        spdlog::error("worker slot {} keeps crashing ({} times); next try in {} ms", index,
+                      s.crashes, backoff.count());
+}
+
+void Supervisor::check_heartbeats() {
+    if (shutdown_ != Shutdown::none) return;
+    std::uint64_t now = monotonic_ns();
+    auto limit = static_cast<std::uint64_t>(config_.supervisor.worker_timeout_s) * 1'000'000'000ULL;
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        if (slots_[i].pid <= 0) continue;
+        std::uint64_t beat = segment_.slot(i).heartbeat_ns.load(std::memory_order_relaxed);
+        if (beat == 0 || beat > now || now - beat <= limit) continue;
+        spdlog::error("worker {} (pid {}) sent no heartbeat for {} s; killing it", i,
+                      slots_[i].pid, config_.supervisor.worker_timeout_s);
+        ::kill(slots_[i].pid, SIGKILL);
+        segment_.slot(i).heartbeat_ns.store(0);  // one kill per hang
+    }
+}
+
+void Supervisor::process_scaling() {
+    for (; pending_scale_ > 0; --pending_scale_) {
+        auto free = std::find_if(slots_.begin(), slots_.end(),
+                                 [](const WorkerSlot& s) { return !s.wanted && s.pid == 0; });
+        if (free == slots_.end()) break;
+        free->wanted = true;
+        free->crashes = 0;
+        ++config_.supervisor.workers;
+        spdlog::info("supervisor: TTIN; now {} workers", config_.supervisor.workers);
+    }
+    for (; pending_scale_ < 0; ++pending_scale_) {
+        if (config_.supervisor.workers <= 1) break;
+        auto last = std::find_if(slots_.rbegin(), slots_.rend(),
+                                 [](const WorkerSlot& s) { return s.wanted; });
+        last->wanted = false;
+        if (last->pid > 0) ::kill(last->pid, SIGTERM);
+        --config_.supervisor.workers;
+        spdlog::info("supervisor: TTOU; now {} workers", config_.supervisor.workers);
+    }
+}
+
+void Supervisor::launch_missing_workers() {
+    if (shutdown_ != Shutdown::none) return;
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        WorkerSlot& s = slots_[i];
+        if (!s.wanted || s.pid > 0 || Clock::now() < s.next_spawn_at) continue;
+        spawn(i);
+        std::this_thread::sleep_for(kSpawnStagger);  // not every worker connects at once
+    }
+}
+
+void Supervisor::spawn(std::size_t index) {
+    namespace bp = boost::process;
+    WorkerSlot& s = slots_[index];
+    s.generation += 1;
+    if (s.generation > 1) ++restarts_total_;
+    try {
+        bp::child child(bp::exe = self_,
+                        bp::args = {"worker", "--shm", segment_.name(), "--slot",
+                                    std::to_string(index), "--generation",
+                                    std::to_string(s.generation)});
+        s.pid = child.id();
+        child.detach();  // we reap; ~child() must not kill or wait
+        s.started_at = Clock::now();
+        spdlog::info("worker {} (pid {}) spawned, generation {}", index, s.pid, s.generation);
+    } catch (const std::exception& e) {
+        spdlog::error("worker {}: cannot spawn {}: {}", index, self_, e.what());
+        s.next_spawn_at = Clock::now() + std::chrono::seconds(1);
+    }
+}
+
+bool Supervisor::any_alive() const {
+    return std::any_of(slots_.begin(), slots_.end(), [](const WorkerSlot& s) { return s.pid > 0; });
+}
+
+SupervisorView Supervisor::view() const {
+    SupervisorView v;
+    v.pid = getpid();
+    v.state = to_string(state_);
+    v.uptime_seconds = std::chrono::duration<double>(Clock::now() - started_at_).count();
+    v.workers_configured = static_cast<std::size_t>(config_.supervisor.workers);
+    v.restarts_total = restarts_total_;
+    for (std::size_t i = 0; i < slots_.size(); ++i)
+        if (slots_[i].pid > 0) v.workers.push_back({i, slots_[i].pid, slots_[i].generation});
+    return v;
+}
+
+void Supervisor::write_stats() noexcept {
+    next_stats_at_ = Clock::now() + std::chrono::milliseconds(config_.supervisor.stats_interval_ms);
+    try {
+        StatsWriter::write(config_.supervisor.stats_file,
+                           StatsWriter::document(view(), segment_, retired_));
+    } catch (const std::exception& e) {
+        spdlog::error("supervisor: stats: {}", e.what());
+    }
+}
+
+}  // namespace dbsup

@@ -1,0 +1,84 @@
+// The parent process (DESIGN sections 2 and 8): owns the shared-memory
+// segment, spawns workers with Boost.Process, and runs one Boost.Asio loop.
+// Signal completions only record the signal; each wake of the loop then drains
+// requests in priority order (shutdown, child exits, heartbeats, scaling, stats)
+// and ends by launching whatever workers are missing (STYLE points 1-6).
+// The supervisor is the only component that reaps (waitpid), and shutdown only
+// ever escalates: none < graceful < fast < immediate.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "shared/metrics/shm_segment.hpp"
+#include "supervisor/stats_writer.hpp"
+
+namespace dbsup {
+
+class Supervisor {
+public:
+    enum class State { starting, running, draining, stopped };
+    enum class Shutdown { none, graceful, fast, immediate };
+
+    /// @throws std::runtime_error when the segment cannot be created.
+    Supervisor(Config config, std::string self_executable);
+    /// Runs until shut down; returns the process exit code.
+    int run();
+
+private:
+    using Clock = std::chrono::steady_clock;
+    struct WorkerSlot {
+        pid_t pid = 0;
+        std::uint64_t generation = 0;
+        bool wanted = false;  // the slot should have a worker
+        int crashes = 0;
+        Clock::time_point started_at{};
+        Clock::time_point next_spawn_at{};
+    };
+
+    void wait_for_signal();
+    void wait_for_tick();
+    void process_requests();
+    void process_shutdown_request();
+    void process_child_exits();
+    void on_child_exit(std::size_t slot, int status);
+    void check_heartbeats();
+    void process_scaling();
+    void launch_missing_workers();
+    void spawn(std::size_t slot);
+    void write_stats() noexcept;
+    void signal_workers(int sig);
+    void set_state(State state);
+    bool any_alive() const;
+    SupervisorView view() const;
+
+    Config config_;
+    std::string self_;
+    ShmSegment segment_;
+    boost::asio::io_context io_;
+    boost::asio::signal_set signals_;
+    boost::asio::steady_timer tick_;
+    std::vector<WorkerSlot> slots_;
+    State state_ = State::starting;
+    Shutdown shutdown_ = Shutdown::none;
+    Clock::time_point started_at_ = Clock::now();
+    Clock::time_point shutdown_deadline_{};
+    Clock::time_point next_stats_at_{};
+    std::uint64_t restarts_total_ = 0;
+    RetiredTotals retired_;
+    // Requests recorded by the signal completion, acted on by process_requests().
+    int pending_shutdown_ = 0;  // signal number of the strongest request
+    int pending_scale_ = 0;     // +1 per TTIN, -1 per TTOU
+    bool pending_stats_ = false;
+    bool pending_reload_ = false;
+    int exit_code_ = 0;
+};
+
+const char* to_string(Supervisor::State state) noexcept;
+
+}  // namespace dbsup

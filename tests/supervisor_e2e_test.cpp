@@ -1,0 +1,266 @@
+// The real dbsupervisor binary as a supervisor: real worker processes, real
+// signals, the real stats file and shared-memory segment.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "tests/support/test_databases.hpp"
+
+namespace dbsup::test {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+class SupervisorProcess {
+public:
+    SupervisorProcess(const TempDir& dir, const std::string& extra_toml,
+                      std::vector<std::string> args, std::vector<std::string> env = {})
+        : stats_((dir.path() / "stats.json").string()) {
+        std::string config = (dir.path() / "dbsup.toml").string();
+        std::ofstream(config) << "[supervisor]\nstats_file = \"" << stats_
+                              << "\"\nstats_interval_ms = 50\n" << extra_toml
+                              << "\n[databases.main]\nurl = \"sqlite:///"
+                              << (dir.path() / "main.db").string() << "\"\n";
+        pid_ = fork();
+        if (pid_ == 0) {
+            for (auto& e : env) putenv(e.data());
+            std::vector<std::string> all = {DBSUP_BINARY, "--config", config, "--log-level", "warn"};
+            all.insert(all.end(), args.begin(), args.end());
+            std::vector<char*> argv;
+            for (auto& a : all) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            execv(DBSUP_BINARY, argv.data());
+            _exit(127);
+        }
+    }
+    ~SupervisorProcess() {
+        if (pid_ > 0 && !reaped_) {
+            ::kill(pid_, SIGKILL);
+            waitpid(pid_, nullptr, 0);
+        }
+    }
+
+    pid_t pid() const { return pid_; }
+    void signal(int sig) const { ::kill(pid_, sig); }
+
+    /// The stats document, or null if it is not (yet) readable.
+    json stats() const {
+        std::ifstream in(stats_);
+        if (!in) return nullptr;
+        return json::parse(in, nullptr, false);
+    }
+    /// Polls the stats file until `ok` holds; the last document read.
+    json wait_for(const std::function<bool(const json&)>& ok,
+                  std::chrono::milliseconds limit = 10s) const {
+        auto deadline = std::chrono::steady_clock::now() + limit;
+        json doc;
+        while (std::chrono::steady_clock::now() < deadline) {
+            doc = stats();
+            if (!doc.is_null() && !doc.is_discarded() && ok(doc)) return doc;
+            std::this_thread::sleep_for(20ms);
+        }
+        ADD_FAILURE() << "condition not met; last stats: " << doc.dump();
+        return doc;
+    }
+    /// Waits for the supervisor to exit; its exit code, or -signal.
+    int wait_exit(std::chrono::milliseconds limit = 20s) {
+        auto deadline = std::chrono::steady_clock::now() + limit;
+        int status = 0;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (waitpid(pid_, &status, WNOHANG) == pid_) {
+                reaped_ = true;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+        return 999;
+    }
+
+private:
+    std::string stats_;
+    pid_t pid_ = -1;
+    bool reaped_ = false;
+};
+
+std::size_t alive(const json& doc) { return doc["supervisor"]["workers_alive"].get<std::size_t>(); }
+
+std::set<pid_t> worker_pids(const json& doc) {
+    std::set<pid_t> pids;
+    for (const auto& w : doc["workers"]) pids.insert(w["pid"].get<pid_t>());
+    return pids;
+}
+
+// Running, not a zombie waiting for whoever inherited it to reap it.
+bool process_exists(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string pid_field, comm, state;
+    if (!(stat >> pid_field >> comm >> state)) return false;
+    return state != "Z";
+}
+
+bool all_ready(const json& doc, std::size_t n) {
+    if (alive(doc) != n) return false;
+    for (const auto& w : doc["workers"])
+        if (w["state"] != "ready") return false;
+    return true;
+}
+
+TEST(Supervisor, EightWorkersAreAliveAndStopCleanlyOnSigterm) {
+    TempDir dir;
+    SupervisorProcess sup(dir, "", {"--workers", "8"});
+    auto start = std::chrono::steady_clock::now();
+    json doc = sup.wait_for([](const json& d) { return all_ready(d, 8); });
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);  // 2 s in the plain build
+    std::set<pid_t> pids = worker_pids(doc);
+    ASSERT_EQ(pids.size(), 8u);
+    for (pid_t p : pids) EXPECT_TRUE(process_exists(p));
+    std::string segment = "/dev/shm/dbsup-" + std::to_string(sup.pid());
+    EXPECT_TRUE(std::filesystem::exists(segment));
+
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+    for (pid_t p : pids) EXPECT_FALSE(process_exists(p)) << "worker " << p << " outlived";
+    EXPECT_FALSE(std::filesystem::exists(segment));
+    json final_doc = sup.stats();
+    EXPECT_EQ(final_doc["supervisor"]["state"], "stopped");
+    EXPECT_EQ(alive(final_doc), 0u);
+    EXPECT_TRUE(std::filesystem::exists(dir.path() / "stats.prom"));
+}
+
+TEST(Supervisor, AKilledWorkerIsRespawnedWithAHigherGeneration) {
+    TempDir dir;
+    SupervisorProcess sup(dir, "restart_backoff_ms = [10, 1000]", {"--workers", "2"});
+    json before = sup.wait_for([](const json& d) { return all_ready(d, 2); });
+    pid_t victim = before["workers"][0]["pid"];
+    std::size_t slot = before["workers"][0]["slot"];
+    ::kill(victim, SIGKILL);
+    json after = sup.wait_for([&](const json& d) {
+        if (!all_ready(d, 2)) return false;
+        for (const auto& w : d["workers"])
+            if (w["slot"] == slot && w["pid"] != victim) return true;
+        return false;
+    });
+    for (const auto& w : after["workers"]) {
+        if (w["slot"] == slot) {
+            EXPECT_EQ(w["generation"], 2);
+        }
+    }
+    EXPECT_EQ(after["supervisor"]["restarts_total"], 1);
+    EXPECT_GE(after["supervisor"]["uptime_seconds"].get<double>(),
+              before["supervisor"]["uptime_seconds"].get<double>());
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+}
+
+TEST(Supervisor, AWorkerWithoutHeartbeatIsKilledAndReplaced) {
+    TempDir dir;
+    SupervisorProcess sup(dir, "worker_timeout_s = 1\nrestart_backoff_ms = [10, 100]",
+                          {"--workers", "1"}, {"DBSUP_TEST_FREEZE_HEARTBEAT=1"});
+    json first = sup.wait_for([](const json& d) { return alive(d) == 1; });
+    pid_t hung = first["workers"][0]["pid"];
+    sup.wait_for([&](const json& d) { return alive(d) == 1 && d["workers"][0]["pid"] != hung; },
+                 8s);
+    EXPECT_FALSE(process_exists(hung));
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+}
+
+TEST(Supervisor, TtinAndTtouChangeTheWorkerCount) {
+    TempDir dir;
+    SupervisorProcess sup(dir, "", {"--workers", "2"});
+    sup.wait_for([](const json& d) { return all_ready(d, 2); });
+    sup.signal(SIGTTIN);
+    json more = sup.wait_for([](const json& d) { return all_ready(d, 3); });
+    EXPECT_EQ(more["supervisor"]["workers_configured"], 3);
+    sup.signal(SIGTTOU);  // one at a time: the kernel merges a signal already pending
+    sup.wait_for([](const json& d) { return all_ready(d, 2); });
+    sup.signal(SIGTTOU);
+    json fewer = sup.wait_for([](const json& d) { return all_ready(d, 1); });
+    EXPECT_EQ(fewer["supervisor"]["workers_configured"], 1);
+    EXPECT_EQ(fewer["supervisor"]["restarts_total"], 0) << "a worker stopped by TTOU is not a crash";
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+}
+
+TEST(Supervisor, WorkersDieWithAKilledSupervisorAndTheStaleSegmentIsCleaned) {
+    TempDir dir;
+    std::string segment;
+    std::set<pid_t> pids;
+    {
+        SupervisorProcess sup(dir, "", {"--workers", "3"});
+        pids = worker_pids(sup.wait_for([](const json& d) { return all_ready(d, 3); }));
+        segment = "/dev/shm/dbsup-" + std::to_string(sup.pid());
+        sup.signal(SIGKILL);
+        EXPECT_EQ(sup.wait_exit(), -SIGKILL);
+    }
+    std::this_thread::sleep_for(1s);
+    for (pid_t p : pids) EXPECT_FALSE(process_exists(p)) << "orphan worker " << p;
+    EXPECT_TRUE(std::filesystem::exists(segment)) << "nothing stale to clean: the test proves nothing";
+    SupervisorProcess next(dir, "", {"--workers", "1"});
+    next.wait_for([](const json& d) { return all_ready(d, 1); });
+    EXPECT_FALSE(std::filesystem::exists(segment));
+    next.signal(SIGTERM);
+    EXPECT_EQ(next.wait_exit(), 0);
+}
+
+TEST(Supervisor, ASecondSupervisorOnTheSamePidfileIsRefused) {
+    TempDir dir;
+    std::string pidfile = (dir.path() / "sup.pid").string();
+    SupervisorProcess first(dir, "", {"--workers", "1", "--pidfile", pidfile});
+    first.wait_for([](const json& d) { return all_ready(d, 1); });
+    TempDir other_dir;
+    SupervisorProcess second(other_dir, "", {"--workers", "1", "--pidfile", pidfile});
+    EXPECT_EQ(second.wait_exit(), 2);
+    first.signal(SIGTERM);
+    EXPECT_EQ(first.wait_exit(), 0);
+    EXPECT_FALSE(std::filesystem::exists(pidfile));
+}
+
+TEST(Supervisor, ACrashLoopingWorkerIsBackedOffNotSpun) {
+    TempDir dir;
+    SupervisorProcess sup(dir, "restart_backoff_ms = [100, 400]", {"--workers", "1"},
+                          {"DBSUP_TEST_WORKER_EXIT=1"});
+    std::this_thread::sleep_for(2s);
+    json doc = sup.stats();
+    ASSERT_FALSE(doc.is_null());
+    // Backoff 100, 200, 400, 400, ... ms: about 6 restarts in 2 s; spinning would be hundreds.
+    auto restarts = doc["supervisor"]["restarts_total"].get<int>();
+    EXPECT_GE(restarts, 2);
+    EXPECT_LE(restarts, 9);
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+}
+
+TEST(Supervisor, AConfigurationErrorInEveryWorkerStopsTheSupervisorWithExit2) {
+    TempDir dir;
+    SupervisorProcess sup(dir, "", {"--workers", "2"}, {"DBSUP_TEST_WORKER_EXIT=2"});
+    EXPECT_EQ(sup.wait_exit(), 2);
+}
+
+TEST(Supervisor, AMissingStatsDirectoryIsAClearError) {
+    TempDir dir;
+    std::string command = std::string(DBSUP_BINARY) +
+                          " --workers 1 --stats-file /nonexistent-dir/s.json 2>&1";
+    FILE* pipe = popen(command.c_str(), "r");
+    char buffer[512] = {};
+    std::string out;
+    while (std::fgets(buffer, sizeof buffer, pipe)) out += buffer;
+    int status = pclose(pipe);
+    EXPECT_EQ(WEXITSTATUS(status), 2);
+    EXPECT_NE(out.find("supervisor.stats_file: directory /nonexistent-dir does not exist"),
+              std::string::npos)
+        << out;
+}
+
+}  // namespace
+}  // namespace dbsup::test

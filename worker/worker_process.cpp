@@ -1,0 +1,110 @@
+#include "worker/worker_process.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <ctime>
+
+#include "config/config_error.hpp"
+#include "config/config_loader.hpp"
+#include "shared/db/database_manager.hpp"
+#include "shared/metrics/shm_segment.hpp"
+#include "worker/exit_codes.hpp"
+
+namespace dbsup {
+namespace {
+
+std::uint64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL +
+           static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+sigset_t stop_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1}) sigaddset(&set, s);
+    return set;
+}
+
+// Each database answers once before the worker says it is ready; an optional
+// one that does not is logged and left for later.
+bool check_databases(const Config& config, std::size_t slot) {
+    for (const auto& [name, db] : config.databases) {
+        try {
+            Session& s = DatabaseManager::instance().session(name);
+            s.execute("SELECT 1");
+            s.commit();
+        } catch (const std::exception& e) {
+            if (!db.optional) {
+                spdlog::error("worker {} (pid {}): database '{}' unusable: {}", slot, getpid(),
+                              name, e.what());
+                return false;
+            }
+            spdlog::warn("worker {} (pid {}): optional database '{}' degraded: {}", slot,
+                         getpid(), name, e.what());
+        }
+    }
+    return true;
+}
+
+// Heartbeats until a stop signal; returns the exit code.
+int heartbeat_loop(ShmWorkerSlot& slot, const ShmHeader& header) {
+    const sigset_t signals = stop_signals();
+    const timespec tick{0, 100'000'000};
+    const bool frozen = std::getenv("DBSUP_TEST_FREEZE_HEARTBEAT") != nullptr;  // test switch
+    for (;;) {
+        if (!frozen) slot.heartbeat_ns.store(monotonic_ns(), std::memory_order_relaxed);
+        if (getppid() != static_cast<pid_t>(header.supervisor_pid.load())) return exit_codes::kHandledError;
+        int sig = sigtimedwait(&signals, nullptr, &tick);
+        if (sig == SIGQUIT) _exit(exit_codes::kDrained);
+        if (sig == SIGTERM || sig == SIGINT) return exit_codes::kDrained;
+    }
+}
+
+}  // namespace
+
+int WorkerProcess::run(const std::string& shm_name, std::size_t slot_index,
+                       std::uint64_t generation) {
+    // Die with the supervisor, and notice if it already died before this line.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    setpgid(0, 0);  // a terminal's Ctrl-C reaches the supervisor only; it drains us
+    sigset_t signals = stop_signals();
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread exists
+    std::signal(SIGPIPE, SIG_IGN);
+    try {
+        ShmSegment segment = ShmSegment::attach(shm_name);
+        if (getppid() != static_cast<pid_t>(segment.header().supervisor_pid.load()))
+            return exit_codes::kHandledError;
+        ShmWorkerSlot& slot = segment.slot(slot_index);
+        slot.pid.store(static_cast<std::uint64_t>(getpid()));
+        slot.generation.store(generation);
+        slot.started_ns.store(monotonic_ns());
+        slot.heartbeat_ns.store(monotonic_ns());
+        slot.state.store(static_cast<std::uint64_t>(WorkerState::starting));
+        Config config = ConfigLoader::load_string(segment.config(), "shm:" + shm_name);
+        DatabaseManager::instance().init_worker(config.databases,
+                                                "dbsupervisor/" + std::to_string(slot_index));
+        if (!check_databases(config, slot_index)) return exit_codes::kHandledError;
+        if (const char* code = std::getenv("DBSUP_TEST_WORKER_EXIT"))  // test switch: crash loops
+            return std::atoi(code);
+        slot.state.store(static_cast<std::uint64_t>(WorkerState::ready));
+        int code = heartbeat_loop(slot, segment.header());
+        slot.state.store(static_cast<std::uint64_t>(WorkerState::draining));
+        DatabaseManager::instance().close_worker();
+        slot.state.store(static_cast<std::uint64_t>(WorkerState::stopped));
+        return code;
+    } catch (const ConfigError& e) {
+        spdlog::error("worker {} (pid {}): configuration: {}", slot_index, getpid(), e.what());
+        return exit_codes::kConfigError;
+    } catch (const std::exception& e) {
+        spdlog::error("worker {} (pid {}): {}", slot_index, getpid(), e.what());
+        return exit_codes::kHandledError;
+    }
+}
+
+}  // namespace dbsup
