@@ -113,7 +113,11 @@ TEST(CheckConfigCli, AMissingConfigFileIsNamed) {
 
 TEST(RunCli, VerifiesTheDatabasesFirst) {
     TempDir dir;
-    CommandRun ok = run("run", "DATABASE_NAME=" + (dir.path() / "x.db").string());
+    // run keeps going until signalled, so a TERM after a moment ends it cleanly.
+    CommandRun ok = run("run --workers 1 --stats-file " + (dir.path() / "stats.json").string(),
+                        "DATABASE_NAME=" + (dir.path() / "x.db").string() +
+                            " timeout --preserve-status -s TERM 3");
+    EXPECT_EQ(ok.exit_code, 0) << ok.output;
     EXPECT_NE(ok.output.find("database 'main' ok: sqlite:///"), std::string::npos) << ok.output;
     CommandRun bad = run("--workers 2", "DATABASE_NAME=/nonexistent-dir/x.db");
     EXPECT_EQ(bad.exit_code, 1) << bad.output;
