@@ -57,6 +57,9 @@ struct QueueConfig {
     std::int64_t poll_interval_ms = 50;
     std::int64_t lease_s = 60;
     std::int64_t retention_s = 86400;
+    std::string name = "default";           // the queue these workers take jobs from
+    std::int64_t retry_base_ms = 1000;      // a failed job waits up to base*2^(attempt-1)
+    std::int64_t retry_max_ms = 600000;     // ... capped here (full jitter)
 };
 
 struct MonitoringConfig {

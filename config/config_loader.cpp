@@ -156,6 +156,11 @@ private:
         r.integer("poll_interval_ms", q.poll_interval_ms, 1, 60000);
         r.integer("lease_s", q.lease_s, 1, kDaySeconds);
         r.integer("retention_s", q.retention_s, 0, 3650 * kDaySeconds);
+        r.string("name", q.name, false);
+        r.integer("retry_base_ms", q.retry_base_ms, 0, kDaySeconds * 1000);
+        r.integer("retry_max_ms", q.retry_max_ms, 0, kDaySeconds * 1000);
+        if (q.retry_base_ms > q.retry_max_ms)
+            r.error("retry_max_ms", "must be at least retry_base_ms");
         r.finish();
     }
 

@@ -9,6 +9,7 @@
 #include "config/config_error.hpp"
 #include "config/config_loader.hpp"
 #include "supervisor/check_config_command.hpp"
+#include "supervisor/queue_commands.hpp"
 #include "supervisor/run_command.hpp"
 #include "worker/worker_process.hpp"
 
@@ -74,7 +75,43 @@ int Cli::run(int argc, char** argv) {
     worker->add_option("--shm", shm_name, "the supervisor's segment")->required();
     worker->add_option("--slot", slot, "this worker's slot")->required();
     worker->add_option("--generation", generation, "how many times the slot was filled");
-    for (const char* name : {"init-db", "enqueue", "stats", "health", "analyze"})
+    std::int64_t demo_jobs = 0;
+    app.add_option("--demo", demo_jobs, "run: enqueue this many demo jobs first")
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{100'000'000}));
+
+    auto* init_db = app.add_subcommand("init-db", "create or upgrade the queue tables "
+                                                  "(idempotent)");
+    EnqueueOptions enq;
+    auto* enqueue = app.add_subcommand("enqueue", "add a job (or many, from JSON Lines)");
+    enqueue->add_option("task", enq.task, "the task to run")->required();
+    enqueue->add_option("--payload", enq.payload, "a JSON object (default {})");
+    enqueue->add_option("--queue", enq.queue, "queue name (default: [queue] name)");
+    enqueue->add_option("--priority", enq.priority, "lower runs first (default 0)");
+    auto* delay = enqueue->add_option("--delay", enq.delay, "run after this long: 500ms, 10s, 5m");
+    enqueue->add_option("--run-at", enq.run_at, "run at this UTC time (2026-11-22T12:00:00Z)")
+        ->excludes(delay);
+    enqueue->add_option("--max-attempts", enq.max_attempts, "default: the task's max_attempts")
+        ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000}));
+    enqueue->add_option("--jsonl", enq.jsonl, "one payload per line from FILE, or - for stdin");
+
+    JobsOptions jo;
+    auto* jobs = app.add_subcommand("jobs", "inspect and repair the queue");
+    jobs->require_subcommand(1, 1);
+    auto* list = jobs->add_subcommand("list", "newest jobs first");
+    list->add_option("--state", jo.state, "available, running, succeeded, dead")
+        ->check(CLI::IsMember({"available", "running", "succeeded", "dead"}));
+    list->add_option("--task", jo.task, "only this task");
+    list->add_option("--limit", jo.limit, "at most this many (default 20)");
+    jobs->add_subcommand("show", "one job in full")->add_option("id", jo.id)->required();
+    auto* retry = jobs->add_subcommand("retry", "a dead job (or --dead: all) back to available");
+    retry->add_option("id", jo.id);
+    retry->add_flag("--dead", jo.all_dead, "every dead job");
+    jobs->add_subcommand("cancel", "a waiting job to dead")->add_option("id", jo.id)->required();
+    jobs->add_subcommand("counts", "jobs by task and state");
+    for (CLI::App* sub : jobs->get_subcommands({}))
+        sub->add_flag("--json", jo.json, "JSON for scripts");
+
+    for (const char* name : {"stats", "health", "analyze"})
         app.add_subcommand(name, "(not built yet)")->allow_extras();
     app.require_subcommand(0, 1);
     for (CLI::App* sub : app.get_subcommands({})) sub->fallthrough();
@@ -89,9 +126,15 @@ int Cli::run(int argc, char** argv) {
     try {
         if (check->parsed()) return CheckConfigCommand::run(overrides);
         if (worker->parsed()) return WorkerProcess::run(shm_name, slot, generation);
+        if (init_db->parsed()) return QueueCommands::init_db(load_config(overrides));
+        if (enqueue->parsed()) return QueueCommands::enqueue(load_config(overrides), enq);
+        if (jobs->parsed()) {
+            jo.action = jobs->get_subcommands().front()->get_name();
+            return QueueCommands::jobs(load_config(overrides), jo);
+        }
         for (CLI::App* sub : app.get_subcommands())
             if (sub != run) return not_built(sub->get_name());
-        return RunCommand::run(load_config(overrides));
+        return RunCommand::run(load_config(overrides), demo_jobs);
     } catch (const ConfigError& e) {
         for (const auto& d : e.diagnostics()) std::cerr << "error: " << d.to_string() << "\n";
         return kExitUsage;

@@ -8,7 +8,11 @@
 #include <fstream>
 
 #include "config/config_error.hpp"
+#include "shared/db/database_manager.hpp"
 #include "shared/db/database_verifier.hpp"
+#include "shared/errors.hpp"
+#include "shared/queue/queue.hpp"
+#include "shared/queue/queue_schema.hpp"
 #include "supervisor/cli.hpp"
 #include "supervisor/supervisor.hpp"
 
@@ -59,12 +63,35 @@ private:
     std::string path_;
 };
 
+// The queue's tables are created or upgraded before any worker claims a job.
+void prepare_queue(const Config& config, std::int64_t demo_jobs) {
+    DatabaseManager::instance().init_worker(config.databases, "dbsupervisor/supervisor");
+    Session& session = DatabaseManager::instance().session(config.queue.database);
+    std::int64_t version = QueueSchema::migrate(session);
+    spdlog::info("queue: database '{}', schema version {}", config.queue.database, version);
+    if (demo_jobs <= 0) return;
+    Queue queue = Queue::from_config(config);
+    std::vector<NewJob> jobs(static_cast<std::size_t>(demo_jobs));
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+        jobs[i].task = "demo";
+        jobs[i].payload = "{\"n\": " + std::to_string(i) + "}";
+    }
+    session.transact([&](Session& s) { queue.enqueue_many(s, jobs); });
+    spdlog::info("queue: {} demo jobs enqueued", demo_jobs);
+}
+
 }  // namespace
 
-int RunCommand::run(const Config& config) {
+int RunCommand::run(const Config& config, std::int64_t demo_jobs) {
     check_stats_directory(config.supervisor.stats_file);
     Pidfile pidfile(config.supervisor.pidfile);
     if (!verify(config)) return kExitFailure;
+    try {
+        prepare_queue(config, demo_jobs);
+    } catch (const Error& e) {
+        spdlog::error("queue: {}", e.what());
+        return e.code() == ErrorCode::usage ? kExitUsage : kExitFailure;
+    }
     Supervisor supervisor(config, std::filesystem::read_symlink("/proc/self/exe").string());
     return supervisor.run();
 }

@@ -53,24 +53,22 @@ json seconds(const HistogramSnapshot& h) {
             {"p99", h.quantile_seconds(0.99)}};
 }
 
-// Label rows (per task, per query label) summed over the live slots.
-json labels(const ShmSegment& segment, const std::vector<SupervisorView::Worker>& workers,
-            ShmLabelTable ShmWorkerSlot::*table, const std::array<const char*, 3>& names) {
-    std::map<std::string, std::pair<std::array<std::uint64_t, 3>, HistogramSnapshot>> merged;
-    for (const auto& w : workers) {
-        const ShmLabelTable& t = segment.slot(w.slot).*table;
-        for (std::size_t r = 0; r < t.published(); ++r) {
-            auto& [counts, histogram] = merged[t.rows[r].read_name()];
-            for (std::size_t c = 0; c < 3; ++c)
-                counts[c] += t.rows[r].counters[c].load(std::memory_order_relaxed);
-            histogram.add(t.rows[r].seconds.snapshot());
-        }
+void fold_labels(const ShmLabelTable& table, std::map<std::string, LabelTotals>& into) {
+    for (std::size_t r = 0; r < table.published(); ++r) {
+        LabelTotals& t = into[table.rows[r].read_name()];
+        for (std::size_t c = 0; c < t.counts.size(); ++c)
+            t.counts[c] += table.rows[r].counters[c].load(std::memory_order_relaxed);
+        t.seconds.add(table.rows[r].seconds.snapshot());
     }
+}
+
+json labels(const std::map<std::string, LabelTotals>& totals,
+            const std::array<const char*, 3>& names) {
     json out = json::object();
-    for (const auto& [name, value] : merged) {
+    for (const auto& [name, t] : totals) {
         json row;
-        for (std::size_t c = 0; c < 3; ++c) row[names[c]] = value.first[c];
-        row["seconds"] = seconds(value.second);
+        for (std::size_t c = 0; c < names.size(); ++c) row[names[c]] = t.counts[c];
+        row["seconds"] = seconds(t.seconds);
         out[name] = row;
     }
     return out;
@@ -96,6 +94,8 @@ void RetiredTotals::fold(const ShmWorkerSlot& slot) {
     for (std::size_t i = 0; i < counters.size(); ++i)
         counters[i] += slot.counters[i].load(std::memory_order_relaxed);
     for (std::size_t i = 0; i < timers.size(); ++i) timers[i].add(slot.timers[i].snapshot());
+    fold_labels(slot.tasks, tasks);
+    fold_labels(slot.queries, queries);
 }
 
 json StatsWriter::document(const SupervisorView& view, const ShmSegment& segment,
@@ -136,20 +136,19 @@ json StatsWriter::document(const SupervisorView& view, const ShmSegment& segment
           {"succeeded_total", count(Counter::jobs_succeeded)},
           {"retried_total", count(Counter::jobs_retried)},
           {"dead_total", count(Counter::jobs_dead)},
-          {"rescued_total", 0},
+          {"rescued_total", count(Counter::jobs_rescued) + view.jobs_rescued},
           {"released_total", count(Counter::jobs_released)},
           {"run_seconds", timer(Timer::job_run)},
           {"wait_seconds", timer(Timer::job_wait)},
-          {"by_task", labels(segment, view.workers, &ShmWorkerSlot::tasks,
-                             {"succeeded_total", "retried_total", "dead_total"})}}},
+          {"by_task", labels(totals.tasks, {"succeeded_total", "retried_total", "dead_total"})}}},
+        {"queue", view.queue_depth},
         {"pools", json::object()},
         {"queries",
          {{"total", count(Counter::queries)},
           {"errors_total", count(Counter::query_errors)},
           {"slow_total", count(Counter::slow_queries)},
           {"seconds", timer(Timer::query)},
-          {"by_label", labels(segment, view.workers, &ShmWorkerSlot::queries,
-                              {"total", "errors_total", "slow_total"})}}},
+          {"by_label", labels(totals.queries, {"total", "errors_total", "slow_total"})}}},
         {"transactions",
          {{"committed_total", count(Counter::transactions_committed)},
           {"rolled_back_total", count(Counter::transactions_rolled_back)},
@@ -171,10 +170,16 @@ std::string StatsWriter::prometheus(const json& doc) {
     gauge("workers_alive", "Worker processes alive now.", s["workers_alive"]);
     gauge("worker_restarts_total", "Workers respawned after an exit.", s["restarts_total"]);
     for (const char* key : {"claimed_total", "succeeded_total", "retried_total", "dead_total",
-                            "released_total"}) {
+                            "released_total", "rescued_total"}) {
         std::string name = std::string("jobs_") + key;
         gauge(name.c_str(), "Jobs, all workers.", doc["jobs"][key]);
     }
+    for (const auto& [state, n] : doc["queue"].items())
+        out << (state == doc["queue"].begin().key()
+                    ? "# HELP dbsup_queue_jobs Jobs in the queue table by state.\n"
+                      "# TYPE dbsup_queue_jobs gauge\n"
+                    : "")
+            << "dbsup_queue_jobs{state=\"" << state << "\"} " << n.dump() << "\n";
     gauge("queries_total", "Queries run.", doc["queries"]["total"]);
     gauge("query_errors_total", "Queries that failed.", doc["queries"]["errors_total"]);
     gauge("transactions_committed_total", "Transactions committed.",

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,10 +17,18 @@
 
 namespace dbsup {
 
+/// The figures of one dynamic label (a task, a query label).
+struct LabelTotals {
+    std::array<std::uint64_t, 3> counts{};
+    HistogramSnapshot seconds;
+};
+
 /// Totals of workers that are gone: added to every later document.
 struct RetiredTotals {
     std::array<std::uint64_t, static_cast<std::size_t>(Counter::kCount)> counters{};
     std::array<HistogramSnapshot, static_cast<std::size_t>(Timer::kCount)> timers{};
+    std::map<std::string, LabelTotals> tasks;
+    std::map<std::string, LabelTotals> queries;
 
     /// Adds a slot's figures (its worker has exited).
     void fold(const ShmWorkerSlot& slot);
@@ -32,6 +41,8 @@ struct SupervisorView {
     double uptime_seconds = 0;
     std::size_t workers_configured = 0;
     std::uint64_t restarts_total = 0;
+    std::uint64_t jobs_rescued = 0;  // claims of dead workers the supervisor took back
+    nlohmann::json queue_depth = nlohmann::json::object();  // jobs by state, when known
     struct Worker {
         std::size_t slot;
         pid_t pid;

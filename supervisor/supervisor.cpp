@@ -65,7 +65,8 @@ Supervisor::Supervisor(Config config, std::string self_executable)
                                   ConfigPrinter::to_toml(config_))),
       signals_(io_),
       tick_(io_),
-      slots_(ShmHeader::kMaxWorkers) {
+      slots_(ShmHeader::kMaxWorkers),
+      queue_(config_) {
     for (int s : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGCHLD})
         signals_.add(s);
     std::signal(SIGPIPE, SIG_IGN);
@@ -88,6 +89,7 @@ int Supervisor::run() {
     io_.run();
     set_state(State::stopped);
     write_stats();
+    progress_.finish();
     return exit_code_;
 }
 
@@ -186,6 +188,7 @@ void Supervisor::on_child_exit(std::size_t index, int status) {
     spdlog::log(expected ? spdlog::level::info : spdlog::level::warn,
                 "worker {} (pid {}) {}", index, s.pid, describe(status));
     retired_.fold(shm);
+    queue_.release_claims(index, s.pid, "worker " + std::to_string(s.pid) + " " + describe(status));
     // The slot's writer is gone; clearing it for the next generation is the one
     // write the supervisor ever makes to a slot.
     std::memset(static_cast<void*>(&shm), 0, sizeof(ShmWorkerSlot));
@@ -290,6 +293,7 @@ SupervisorView Supervisor::view() const {
     v.uptime_seconds = std::chrono::duration<double>(Clock::now() - started_at_).count();
     v.workers_configured = static_cast<std::size_t>(config_.supervisor.workers);
     v.restarts_total = restarts_total_;
+    v.jobs_rescued = queue_.rescued_total();
     for (std::size_t i = 0; i < slots_.size(); ++i)
         if (slots_[i].pid > 0) v.workers.push_back({i, slots_[i].pid, slots_[i].generation});
     return v;
@@ -298,8 +302,11 @@ SupervisorView Supervisor::view() const {
 void Supervisor::write_stats() noexcept {
     next_stats_at_ = Clock::now() + std::chrono::milliseconds(config_.supervisor.stats_interval_ms);
     try {
-        StatsWriter::write(config_.supervisor.stats_file,
-                           StatsWriter::document(view(), segment_, retired_));
+        SupervisorView v = view();
+        v.queue_depth = queue_.refresh_depth();
+        nlohmann::json doc = StatsWriter::document(v, segment_, retired_);
+        StatsWriter::write(config_.supervisor.stats_file, doc);
+        progress_.update(doc);
     } catch (const std::exception& e) {
         spdlog::error("supervisor: stats: {}", e.what());
     }

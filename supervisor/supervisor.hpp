@@ -16,6 +16,8 @@
 
 #include "config/config.hpp"
 #include "shared/metrics/shm_segment.hpp"
+#include "supervisor/progress_line.hpp"
+#include "supervisor/queue_keeper.hpp"
 #include "supervisor/stats_writer.hpp"
 
 namespace dbsup {
@@ -71,6 +73,8 @@ private:
     Clock::time_point next_stats_at_{};
     std::uint64_t restarts_total_ = 0;
     RetiredTotals retired_;
+    QueueKeeper queue_;
+    ProgressLine progress_;
     // Requests recorded by the signal completion, acted on by process_requests().
     int pending_shutdown_ = 0;  // signal number of the strongest request
     int pending_scale_ = 0;     // +1 per TTIN, -1 per TTOU

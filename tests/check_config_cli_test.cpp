@@ -7,25 +7,13 @@
 #include <cstdio>
 #include <fstream>
 
-#include "tests/support/test_databases.hpp"
+#include "tests/support/supervisor_process.hpp"
 
 namespace dbsup::test {
 namespace {
 
-struct CommandRun {
-    int exit_code;
-    std::string output;  // stdout and stderr together
-};
-
 CommandRun run(const std::string& args, const std::string& env = "") {
-    std::string command = env + " " DBSUP_BINARY " " + args + " 2>&1";
-    FILE* pipe = popen(command.c_str(), "r");
-    std::string output;
-    std::array<char, 4096> buffer{};
-    while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe))
-        output.append(buffer.data(), n);
-    int status = pclose(pipe);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+    return run_command(args, env);
 }
 
 std::string write_file(const TempDir& dir, const std::string& name, const std::string& text) {

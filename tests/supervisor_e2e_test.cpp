@@ -13,84 +13,13 @@
 #include <set>
 #include <thread>
 
-#include "tests/support/test_databases.hpp"
+#include "tests/support/supervisor_process.hpp"
 
 namespace dbsup::test {
 namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
-
-class SupervisorProcess {
-public:
-    SupervisorProcess(const TempDir& dir, const std::string& extra_toml,
-                      std::vector<std::string> args, std::vector<std::string> env = {})
-        : stats_((dir.path() / "stats.json").string()) {
-        std::string config = (dir.path() / "dbsup.toml").string();
-        std::ofstream(config) << "[supervisor]\nstats_file = \"" << stats_
-                              << "\"\nstats_interval_ms = 50\n" << extra_toml
-                              << "\n[databases.main]\nurl = \"sqlite:///"
-                              << (dir.path() / "main.db").string() << "\"\n";
-        pid_ = fork();
-        if (pid_ == 0) {
-            for (auto& e : env) putenv(e.data());
-            std::vector<std::string> all = {DBSUP_BINARY, "--config", config, "--log-level", "warn"};
-            all.insert(all.end(), args.begin(), args.end());
-            std::vector<char*> argv;
-            for (auto& a : all) argv.push_back(a.data());
-            argv.push_back(nullptr);
-            execv(DBSUP_BINARY, argv.data());
-            _exit(127);
-        }
-    }
-    ~SupervisorProcess() {
-        if (pid_ > 0 && !reaped_) {
-            ::kill(pid_, SIGKILL);
-            waitpid(pid_, nullptr, 0);
-        }
-    }
-
-    pid_t pid() const { return pid_; }
-    void signal(int sig) const { ::kill(pid_, sig); }
-
-    /// The stats document, or null if it is not (yet) readable.
-    json stats() const {
-        std::ifstream in(stats_);
-        if (!in) return nullptr;
-        return json::parse(in, nullptr, false);
-    }
-    /// Polls the stats file until `ok` holds; the last document read.
-    json wait_for(const std::function<bool(const json&)>& ok,
-                  std::chrono::milliseconds limit = 10s) const {
-        auto deadline = std::chrono::steady_clock::now() + limit;
-        json doc;
-        while (std::chrono::steady_clock::now() < deadline) {
-            doc = stats();
-            if (!doc.is_null() && !doc.is_discarded() && ok(doc)) return doc;
-            std::this_thread::sleep_for(20ms);
-        }
-        ADD_FAILURE() << "condition not met; last stats: " << doc.dump();
-        return doc;
-    }
-    /// Waits for the supervisor to exit; its exit code, or -signal.
-    int wait_exit(std::chrono::milliseconds limit = 20s) {
-        auto deadline = std::chrono::steady_clock::now() + limit;
-        int status = 0;
-        while (std::chrono::steady_clock::now() < deadline) {
-            if (waitpid(pid_, &status, WNOHANG) == pid_) {
-                reaped_ = true;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-            }
-            std::this_thread::sleep_for(10ms);
-        }
-        return 999;
-    }
-
-private:
-    std::string stats_;
-    pid_t pid_ = -1;
-    bool reaped_ = false;
-};
 
 std::size_t alive(const json& doc) { return doc["supervisor"]["workers_alive"].get<std::size_t>(); }
 
@@ -134,7 +63,7 @@ TEST(Supervisor, EightWorkersAreAliveAndStopCleanlyOnSigterm) {
     json final_doc = sup.stats();
     EXPECT_EQ(final_doc["supervisor"]["state"], "stopped");
     EXPECT_EQ(alive(final_doc), 0u);
-    EXPECT_TRUE(std::filesystem::exists(dir.path() / "stats.prom"));
+    EXPECT_TRUE(std::filesystem::exists(dir.path() / "dbsup-stats.prom"));
 }
 
 TEST(Supervisor, AKilledWorkerIsRespawnedWithAHigherGeneration) {

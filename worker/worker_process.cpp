@@ -13,6 +13,8 @@
 #include "shared/db/database_manager.hpp"
 #include "shared/metrics/shm_segment.hpp"
 #include "worker/exit_codes.hpp"
+#include "worker/job_runner.hpp"
+#include "worker/task_registry.hpp"
 
 namespace dbsup {
 namespace {
@@ -52,17 +54,27 @@ bool check_databases(const Config& config, std::size_t slot) {
     return true;
 }
 
-// Heartbeats until a stop signal; returns the exit code.
-int heartbeat_loop(ShmWorkerSlot& slot, const ShmHeader& header) {
+// Heartbeats while the runner works; a TERM/INT drains it (heartbeats go on
+// meanwhile, so a long drain is not mistaken for a hang); returns the exit code.
+int heartbeat_loop(ShmWorkerSlot& slot, const ShmHeader& header, JobRunner& runner) {
     const sigset_t signals = stop_signals();
     const timespec tick{0, 100'000'000};
     const bool frozen = std::getenv("DBSUP_TEST_FREEZE_HEARTBEAT") != nullptr;  // test switch
+    bool draining = false;
     for (;;) {
         if (!frozen) slot.heartbeat_ns.store(monotonic_ns(), std::memory_order_relaxed);
-        if (getppid() != static_cast<pid_t>(header.supervisor_pid.load())) return exit_codes::kHandledError;
+        if (!draining && getppid() != static_cast<pid_t>(header.supervisor_pid.load())) {
+            runner.request_stop();  // orphaned: finish what runs, then go
+            draining = true;
+        }
+        if (draining && runner.stopped()) return exit_codes::kDrained;
         int sig = sigtimedwait(&signals, nullptr, &tick);
         if (sig == SIGQUIT) _exit(exit_codes::kDrained);
-        if (sig == SIGTERM || sig == SIGINT) return exit_codes::kDrained;
+        if ((sig == SIGTERM || sig == SIGINT) && !draining) {
+            slot.state.store(static_cast<std::uint64_t>(WorkerState::draining));
+            runner.request_stop();
+            draining = true;
+        }
     }
 }
 
@@ -92,9 +104,14 @@ int WorkerProcess::run(const std::string& shm_name, std::size_t slot_index,
         if (!check_databases(config, slot_index)) return exit_codes::kHandledError;
         if (const char* code = std::getenv("DBSUP_TEST_WORKER_EXIT"))  // test switch: crash loops
             return std::atoi(code);
+        TaskRegistry tasks = TaskRegistry::from_config(config);
+        JobRunner runner(config, tasks, slot,
+                         Queue::owner_id(segment.header().supervisor_pid.load(), slot_index,
+                                         static_cast<std::uint64_t>(getpid())));
+        runner.start();
         slot.state.store(static_cast<std::uint64_t>(WorkerState::ready));
-        int code = heartbeat_loop(slot, segment.header());
-        slot.state.store(static_cast<std::uint64_t>(WorkerState::draining));
+        int code = heartbeat_loop(slot, segment.header(), runner);
+        runner.join();
         DatabaseManager::instance().close_worker();
         slot.state.store(static_cast<std::uint64_t>(WorkerState::stopped));
         return code;

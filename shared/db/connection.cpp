@@ -2,7 +2,7 @@
 
 namespace dbsup {
 
-void Connection::begin() { begin_statement(); }
+void Connection::begin(BeginMode mode) { begin_statement(mode); }
 
 void Connection::commit() { execute("COMMIT", {}); }
 

@@ -44,8 +44,16 @@ public:
     virtual std::string server_version() = 0;
     virtual Backend backend() const noexcept = 0;
 
+    /// immediate: take the write lock at BEGIN (SQLite BEGIN IMMEDIATE), so a
+    /// read-then-write transaction cannot fail to upgrade; PostgreSQL ignores it.
+    enum class BeginMode { deferred, immediate };
+
     /// @throws Error
-    void begin();
+    void begin(BeginMode mode = BeginMode::deferred);
+    /// Cancels any statement of the open transaction still running after `limit`
+    /// (PostgreSQL SET LOCAL statement_timeout, SQLite a progress-handler
+    /// deadline); the statement fails with ErrorCode::timeout. @throws Error
+    virtual void limit_transaction_time(std::chrono::milliseconds limit) = 0;
     void commit();
     void rollback();
     /// Rolls back an open transaction; false when that failed (the connection is unusable).
@@ -55,7 +63,7 @@ public:
 
 protected:
     Connection() = default;
-    virtual void begin_statement() { execute("BEGIN", {}); }
+    virtual void begin_statement(BeginMode mode) = 0;
 };
 
 }  // namespace dbsup

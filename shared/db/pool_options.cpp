@@ -5,6 +5,7 @@ namespace dbsup {
 PoolOptions PoolOptions::from_config(const DatabaseConfig& db) {
     PoolOptions o;
     o.name = db.name;
+    o.backend = db.url.backend;
     o.size = static_cast<std::size_t>(db.pool_size);
     o.max_overflow = static_cast<std::size_t>(db.max_overflow);
     o.timeout = std::chrono::milliseconds(db.pool_timeout_ms);

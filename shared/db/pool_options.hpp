@@ -12,6 +12,7 @@ namespace dbsup {
 
 struct PoolOptions {
     std::string name = "main";
+    Backend backend = Backend::sqlite;  // known without opening a connection
     std::size_t size = 5;
     std::size_t max_overflow = 2;
     std::chrono::milliseconds timeout{5000};

@@ -2,6 +2,7 @@
 // boundary (STYLE point 11); parameters travel as text with real NULLs.
 #include "shared/db/postgres_connection.hpp"
 
+#include <algorithm>
 #include <pqxx/pqxx>
 
 #include <cctype>
@@ -108,7 +109,12 @@ void PostgresConnection::track_transaction(std::string_view sql) noexcept {
         in_transaction_ = false;
 }
 
-void PostgresConnection::begin_statement() {
+void PostgresConnection::limit_transaction_time(std::chrono::milliseconds limit) {
+    execute("SET LOCAL statement_timeout = " + std::to_string(std::max<long>(1, limit.count())),
+            {});
+}
+
+void PostgresConnection::begin_statement(BeginMode) {
     if (in_transaction_) throw Error(ErrorCode::usage, "BEGIN inside a transaction", database_);
     begin_pending_ = true;
     in_transaction_ = true;

@@ -26,13 +26,14 @@ public:
     bool in_transaction() const noexcept override { return in_transaction_; }
     std::string server_version() override;
     Backend backend() const noexcept override { return Backend::postgresql; }
+    void limit_transaction_time(std::chrono::milliseconds limit) override;
     /// The server process serving this connection (pg_backend_pid()).
     int backend_pid() const noexcept;
 
 protected:
     /// BEGIN is not sent on its own: it travels with the transaction's first
     /// statement (one round trip saved), and an empty transaction costs none.
-    void begin_statement() override;
+    void begin_statement(BeginMode mode) override;
 
 private:
     Result run(std::string_view sql, const Params& params);

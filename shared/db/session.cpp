@@ -9,12 +9,12 @@ Session::Session(std::shared_ptr<ConnectionPool> pool, std::string holder)
 
 Session::~Session() { rollback(); }
 
-void Session::begin() {
+void Session::begin(Connection::BeginMode mode) {
     if (lease_)
         throw Error(ErrorCode::usage, "a transaction is already open in this session",
                     pool_->options().name);
     ConnectionLease lease = pool_->acquire(holder_);
-    lease->begin();  // on failure the lease goes back (and is discarded if broken)
+    lease->begin(mode);  // on failure the lease goes back (and is discarded if broken)
     lease_ = std::move(lease);
 }
 
@@ -41,6 +41,6 @@ void Session::rollback() noexcept {
     lease_.release();
 }
 
-Backend Session::backend() { return connection().backend(); }
+Backend Session::backend() const noexcept { return pool_->options().backend; }
 
 }  // namespace dbsup

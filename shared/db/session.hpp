@@ -35,7 +35,7 @@ public:
     void execute_script(std::string_view sql);
 
     /// Begins a transaction explicitly. @throws Error(usage) if one is open.
-    void begin();
+    void begin(Connection::BeginMode mode = Connection::BeginMode::deferred);
     /// Commits and gives the connection back; nothing to commit is not an error.
     /// @throws Error when COMMIT fails (the work is rolled back).
     void commit();
@@ -51,7 +51,8 @@ public:
     /// The connection of the open transaction (beginning one if needed).
     Connection& connection();
     ConnectionPool& pool() const noexcept { return *pool_; }
-    Backend backend();
+    /// The pool's backend; opens nothing.
+    Backend backend() const noexcept;
 
 private:
     std::shared_ptr<ConnectionPool> pool_;

@@ -121,6 +121,13 @@ void SqliteConnection::configure(const SqliteSettings& settings, const std::stri
     int rc = sqlite3_create_function_v2(db_, "regexp", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
                                         &regexes_, regexp_function, nullptr, nullptr, nullptr);
     if (rc != SQLITE_OK) fail(rc, "create_function regexp");
+    // Checked every 1000 VM instructions: a non-zero return interrupts the statement.
+    sqlite3_progress_handler(
+        db_, 1000,
+        [](void* self) -> int {
+            return Clock::now() > static_cast<SqliteConnection*>(self)->deadline_ ? 1 : 0;
+        },
+        this);
 }
 
 SqliteConnection::~SqliteConnection() { sqlite3_close_v2(db_); }
@@ -128,7 +135,9 @@ SqliteConnection::~SqliteConnection() { sqlite3_close_v2(db_); }
 void SqliteConnection::fail(int rc, std::string_view sql) {
     ErrorCode code = classify(rc);
     if (code == ErrorCode::corrupt) broken_ = true;
-    std::string message = sqlite3_errmsg(db_);
+    std::string message = (rc & 0xff) == SQLITE_INTERRUPT
+                              ? std::string("statement cancelled: transaction time limit reached")
+                              : std::string(sqlite3_errmsg(db_));
     throw Error(code, message + " (in: " + std::string(sql.substr(0, 200)) + ")", database_, {},
                 rc);
 }
@@ -161,7 +170,14 @@ void SqliteConnection::execute_script(std::string_view sql) {
     if (rc != SQLITE_OK) fail(rc, sql);
 }
 
-void SqliteConnection::begin_statement() { execute_script("BEGIN"); }
+void SqliteConnection::begin_statement(BeginMode mode) {
+    deadline_ = Clock::time_point::max();
+    execute_script(mode == BeginMode::immediate ? "BEGIN IMMEDIATE" : "BEGIN");
+}
+
+void SqliteConnection::limit_transaction_time(std::chrono::milliseconds limit) {
+    deadline_ = Clock::now() + limit;
+}
 
 bool SqliteConnection::ping() noexcept {
     if (broken_) return false;

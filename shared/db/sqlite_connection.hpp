@@ -29,8 +29,10 @@ public:
     std::string server_version() override;
     Backend backend() const noexcept override { return Backend::sqlite; }
 
+    void limit_transaction_time(std::chrono::milliseconds limit) override;
+
 protected:
-    void begin_statement() override;
+    void begin_statement(BeginMode mode) override;
 
 private:
     [[noreturn]] void fail(int rc, std::string_view sql);
@@ -40,6 +42,7 @@ private:
     sqlite3* db_ = nullptr;
     bool broken_ = false;
     RegexCache regexes_;
+    Clock::time_point deadline_ = Clock::time_point::max();
 };
 
 }  // namespace dbsup

@@ -22,6 +22,7 @@ enum class Counter : std::uint32_t {
     jobs_retried,
     jobs_dead,
     jobs_released,
+    jobs_rescued,
     queries,
     query_errors,
     slow_queries,

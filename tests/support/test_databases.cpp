@@ -8,6 +8,7 @@
 
 #include "config/password_resolver.hpp"
 #include "shared/db/engine.hpp"
+#include "shared/db/session.hpp"
 
 namespace dbsup::test {
 
@@ -47,9 +48,26 @@ DatabaseConfig TestDatabases::config(TestBackend backend, const std::string& nam
 std::shared_ptr<ConnectionPool> TestDatabases::pool(TestBackend backend,
                                                     PoolOptions options) const {
     DatabaseConfig db = config(backend, options.name);
+    options.backend = db.url.backend;
     auto engine = std::make_shared<Engine>(db, PasswordResolver::resolve(db), "dbsup-test");
     return std::make_shared<ConnectionPool>(std::move(options),
                                             [engine] { return engine->connect(); });
+}
+
+std::string TestDatabases::toml(TestBackend backend, const std::string& name) const {
+    DatabaseConfig db = config(backend, name);
+    std::string out = "[databases." + name + "]\n";
+    if (backend == TestBackend::sqlite) return out + "url = \"sqlite:///" + db.url.path + "\"\n";
+    return out + "url = \"" + std::getenv("DBSUP_TEST_PG_URL") +
+           "\"\npassword_env = \"DBSUP_TEST_PG_PASSWORD\"\n";
+}
+
+void TestDatabases::drop_queue_tables(TestBackend backend) const {
+    Session session(pool(backend, PoolOptions{}), "drop_queue_tables");
+    session.transact([](Session& s) {
+        s.execute("DROP TABLE IF EXISTS dbsup_jobs");
+        s.execute("DROP TABLE IF EXISTS dbsup_schema");
+    });
 }
 
 std::string TestDatabases::unique_table(const std::string& stem) {

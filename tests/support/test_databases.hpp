@@ -33,6 +33,11 @@ public:
     /// A database config named `name` on the backend. @throws if PostgreSQL is not set up.
     DatabaseConfig config(TestBackend backend, const std::string& name = "main") const;
     std::shared_ptr<ConnectionPool> pool(TestBackend backend, PoolOptions options) const;
+    /// The same database as a `[databases.NAME]` TOML section for a config file.
+    std::string toml(TestBackend backend, const std::string& name = "main") const;
+    /// Drops the queue's tables (PostgreSQL is shared by every test; a SQLite
+    /// file is new anyway), so a test starts with an empty queue.
+    void drop_queue_tables(TestBackend backend) const;
     /// A table name no other test uses.
     static std::string unique_table(const std::string& stem);
     const TempDir& dir() const { return dir_; }

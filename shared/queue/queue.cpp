@@ -1,0 +1,329 @@
+#include "shared/queue/queue.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "shared/errors.hpp"
+#include "shared/queue/uuid7.hpp"
+
+namespace dbsup {
+namespace {
+
+constexpr const char* kColumns =
+    "id, queue, task, payload, state, priority, run_at, attempts, max_attempts, locked_by, "
+    "locked_until, last_error, created_at, finished_at";
+constexpr std::size_t kBatchRows = 5000;
+
+Job job_of(const Row& r) {
+    Job j;
+    j.id = r.get<std::string>(0);
+    j.queue = r.get<std::string>(1);
+    j.task = r.get<std::string>(2);
+    j.payload = r.get<std::string>(3);
+    j.state = r.get<std::string>(4);
+    j.priority = r.get<std::int64_t>(5);
+    j.run_at_ms = r.get<std::int64_t>(6);
+    j.attempts = r.get<std::int64_t>(7);
+    j.max_attempts = r.get<std::int64_t>(8);
+    j.locked_by = r.get_optional<std::string>(9).value_or("");
+    j.locked_until_ms = r.get_optional<std::int64_t>(10).value_or(0);
+    j.last_error = r.get_optional<std::string>(11).value_or("");
+    j.created_at_ms = r.get<std::int64_t>(12);
+    j.finished_at_ms = r.get_optional<std::int64_t>(13).value_or(0);
+    return j;
+}
+
+std::vector<Job> jobs_of(const Result& result) {
+    std::vector<Job> jobs;
+    jobs.reserve(result.size());
+    for (const Row& row : result.rows) jobs.push_back(job_of(row));
+    return jobs;
+}
+
+nlohmann::json parse_payload(const std::string& payload) {
+    nlohmann::json parsed = nlohmann::json::parse(payload, nullptr, false);
+    if (parsed.is_discarded() || !parsed.is_object())
+        throw Error(ErrorCode::usage, "the payload is not a JSON object: " + payload.substr(0, 80));
+    return parsed;
+}
+
+std::mt19937_64& jitter_engine() {
+    thread_local std::mt19937_64 engine{std::random_device{}() ^
+                                        static_cast<std::uint64_t>(getpid())};
+    return engine;
+}
+
+// One statement inserts a whole batch: the rows travel as one bound JSON
+// array, unpacked by the server, so nothing is spliced and the round trips
+// are few.
+std::string batch_insert_sql(Backend backend) {
+    if (backend == Backend::postgresql)
+        return "INSERT INTO dbsup_jobs (id, queue, task, payload, state, priority, run_at, "
+               "attempts, max_attempts, created_at, updated_at) "
+               "SELECT r.id, r.queue, r.task, r.payload, 'available', r.priority, r.run_at, 0, "
+               "r.max_attempts, $2, $2 FROM json_to_recordset($1::json) AS r(id uuid, queue "
+               "text, task text, payload jsonb, priority int, run_at bigint, max_attempts int)";
+    return "INSERT INTO dbsup_jobs (id, queue, task, payload, state, priority, run_at, attempts, "
+           "max_attempts, created_at, updated_at) "
+           "SELECT json_extract(value, '$.id'), json_extract(value, '$.queue'), "
+           "json_extract(value, '$.task'), json_extract(value, '$.payload'), 'available', "
+           "json_extract(value, '$.priority'), json_extract(value, '$.run_at'), 0, "
+           "json_extract(value, '$.max_attempts'), $2, $2 FROM json_each($1)";
+}
+
+}  // namespace
+
+Queue::Queue(QueueConfig config, std::map<std::string, std::int64_t> max_attempts_by_task)
+    : config_(std::move(config)), max_attempts_by_task_(std::move(max_attempts_by_task)) {}
+
+Queue Queue::from_config(const Config& config) {
+    std::map<std::string, std::int64_t> attempts;
+    for (const auto& [name, task] : config.tasks) attempts[name] = task.max_attempts;
+    return Queue(config.queue, std::move(attempts));
+}
+
+std::int64_t Queue::now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string Queue::owner_id(std::uint64_t supervisor_pid, std::size_t slot,
+                            std::uint64_t worker_pid) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    return std::string(host) + ":" + std::to_string(supervisor_pid) + ":" +
+           std::to_string(slot) + ":" + std::to_string(worker_pid);
+}
+
+std::int64_t Queue::default_max_attempts(const std::string& task) const {
+    auto it = max_attempts_by_task_.find(task);
+    return it == max_attempts_by_task_.end() ? 5 : it->second;
+}
+
+std::int64_t Queue::retry_delay_ms(std::int64_t attempts) const {
+    std::int64_t ceiling = config_.retry_base_ms;
+    for (std::int64_t i = 1; i < attempts && ceiling < config_.retry_max_ms; ++i) ceiling *= 2;
+    ceiling = std::min(ceiling, config_.retry_max_ms);
+    if (ceiling <= 0) return 0;
+    return std::uniform_int_distribution<std::int64_t>(0, ceiling)(jitter_engine());
+}
+
+std::string Queue::enqueue(Session& session, const NewJob& job) const {
+    return enqueue_many(session, {job}).front();
+}
+
+std::vector<std::string> Queue::enqueue_many(Session& session,
+                                             const std::vector<NewJob>& jobs) const {
+    std::vector<std::string> ids;
+    ids.reserve(jobs.size());
+    const std::int64_t now = now_ms();
+    const std::string sql = batch_insert_sql(session.backend());
+    for (std::size_t start = 0; start < jobs.size(); start += kBatchRows) {
+        nlohmann::json rows = nlohmann::json::array();
+        for (std::size_t i = start; i < std::min(jobs.size(), start + kBatchRows); ++i) {
+            const NewJob& j = jobs[i];
+            if (j.task.empty()) throw Error(ErrorCode::usage, "a job needs a task name");
+            ids.push_back(new_uuid7());
+            rows.push_back({{"id", ids.back()},
+                            {"queue", j.queue.empty() ? config_.name : j.queue},
+                            {"task", j.task},
+                            {"payload", parse_payload(j.payload)},
+                            {"priority", j.priority},
+                            {"run_at", j.run_at_ms > 0 ? j.run_at_ms : now},
+                            {"max_attempts",
+                             j.max_attempts > 0 ? j.max_attempts : default_max_attempts(j.task)}});
+        }
+        session.execute(sql, {rows.dump(), now});
+    }
+    return ids;
+}
+
+std::vector<Job> Queue::claim(Session& session, const std::string& owner, std::size_t n) const {
+    const std::int64_t now = now_ms();
+    const bool pg = session.backend() == Backend::postgresql;
+    const std::string pick =
+        std::string("SELECT id FROM dbsup_jobs WHERE queue = $4 AND state = 'available' AND "
+                    "run_at <= $3 ORDER BY priority, run_at LIMIT $5") +
+        (pg ? " FOR UPDATE SKIP LOCKED" : "");
+    const std::string sql =
+        "UPDATE dbsup_jobs SET state = 'running', attempts = attempts + 1, locked_by = $1, "
+        "locked_until = $2, updated_at = $3 WHERE id IN (" + pick + ") RETURNING " + kColumns;
+    std::vector<Job> jobs;
+    session.begin(Connection::BeginMode::immediate);  // SQLite: one claimer at a time
+    try {
+        jobs = jobs_of(session.execute(sql, {owner, now + config_.lease_s * 1000, now,
+                                             config_.name, static_cast<std::int64_t>(n)}));
+        session.commit();
+    } catch (...) {
+        session.rollback();
+        throw;
+    }
+    std::sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) {
+        return std::tie(a.priority, a.run_at_ms) < std::tie(b.priority, b.run_at_ms);
+    });
+    return jobs;
+}
+
+bool Queue::complete(Session& session, const Job& job, const std::string& owner) const {
+    const std::int64_t now = now_ms();
+    Result r = session.execute(
+        "UPDATE dbsup_jobs SET state = 'succeeded', locked_by = NULL, locked_until = NULL, "
+        "last_error = NULL, finished_at = $3, updated_at = $3 "
+        "WHERE id = $1 AND state = 'running' AND locked_by = $2",
+        {job.id, owner, now});
+    return r.affected_rows == 1;
+}
+
+Queue::Outcome Queue::fail(Session& session, const Job& job, const std::string& owner,
+                           const std::string& error, bool permanent) const {
+    const bool dead = permanent || job.attempts >= job.max_attempts;
+    const std::int64_t now = now_ms();
+    const std::int64_t run_at = dead ? job.run_at_ms : now + retry_delay_ms(job.attempts);
+    Result r = session.transact([&](Session& s) {
+        return s.execute(
+            "UPDATE dbsup_jobs SET state = $4, run_at = $5, last_error = $6, locked_by = NULL, "
+            "locked_until = NULL, updated_at = $3, finished_at = $7 "
+            "WHERE id = $1 AND state = 'running' AND locked_by = $2",
+            {job.id, owner, now, std::string(dead ? "dead" : "available"), run_at,
+             error.substr(0, 2000), dead ? Value(now) : Value(nullptr)});
+    });
+    if (r.affected_rows != 1) return Outcome::lost;
+    return dead ? Outcome::dead : Outcome::retried;
+}
+
+std::size_t Queue::release(Session& session, const std::vector<Job>& jobs,
+                           const std::string& owner) const {
+    if (jobs.empty()) return 0;
+    const std::int64_t now = now_ms();
+    return session.transact([&](Session& s) {
+        std::size_t released = 0;
+        for (const Job& job : jobs)
+            released += static_cast<std::size_t>(
+                s.execute("UPDATE dbsup_jobs SET state = 'available', attempts = attempts - 1, "
+                          "locked_by = NULL, locked_until = NULL, updated_at = $3 "
+                          "WHERE id = $1 AND state = 'running' AND locked_by = $2",
+                          {job.id, owner, now})
+                    .affected_rows);
+        return released;
+    });
+}
+
+namespace {
+
+// Running jobs matching `where` go back to available, or to dead when they are
+// out of attempts (a job that kills its worker every time must stop somewhere).
+std::size_t take_back(Session& session, const std::string& where, const Params& params) {
+    return session.transact([&](Session& s) {
+        return static_cast<std::size_t>(
+            s.execute("UPDATE dbsup_jobs SET "
+                      "state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'available' "
+                      "END, finished_at = CASE WHEN attempts >= max_attempts THEN CAST($1 AS BIGINT) END, "
+                      "last_error = $2, locked_by = NULL, locked_until = NULL, updated_at = $1 "
+                      "WHERE state = 'running' AND " + where,
+                      params)
+                .affected_rows);
+    });
+}
+
+}  // namespace
+
+std::size_t Queue::release_owner(Session& session, const std::string& owner,
+                                 const std::string& reason) const {
+    return take_back(session, "locked_by = $3", {now_ms(), reason, owner});
+}
+
+std::size_t Queue::rescue_expired(Session& session) const {
+    return take_back(session, "locked_until < $1",
+                     {now_ms(), std::string("lease expired: its worker stopped renewing it")});
+}
+
+std::size_t Queue::renew(Session& session, const std::string& owner) const {
+    const std::int64_t now = now_ms();
+    return session.transact([&](Session& s) {
+        return static_cast<std::size_t>(
+            s.execute("UPDATE dbsup_jobs SET locked_until = $2 "
+                      "WHERE state = 'running' AND locked_by = $1",
+                      {owner, now + config_.lease_s * 1000})
+                .affected_rows);
+    });
+}
+
+std::size_t Queue::prune(Session& session) const {
+    const std::int64_t cutoff = now_ms() - config_.retention_s * 1000;
+    return session.transact([&](Session& s) {
+        return static_cast<std::size_t>(
+            s.execute("DELETE FROM dbsup_jobs WHERE state = 'succeeded' AND finished_at < $1",
+                      {cutoff})
+                .affected_rows);
+    });
+}
+
+std::map<std::string, std::int64_t> Queue::counts(Session& session) const {
+    std::map<std::string, std::int64_t> out{
+        {"available", 0}, {"running", 0}, {"succeeded", 0}, {"dead", 0}};
+    Result r = session.transact([](Session& s) {
+        return s.execute("SELECT state, COUNT(*) FROM dbsup_jobs GROUP BY state");
+    });
+    for (const Row& row : r.rows) out[row.get<std::string>(0)] = row.get<std::int64_t>(1);
+    return out;
+}
+
+std::map<std::string, std::map<std::string, std::int64_t>> Queue::counts_by_task(
+    Session& session) const {
+    std::map<std::string, std::map<std::string, std::int64_t>> out;
+    Result r = session.transact([](Session& s) {
+        return s.execute("SELECT task, state, COUNT(*) FROM dbsup_jobs GROUP BY task, state");
+    });
+    for (const Row& row : r.rows)
+        out[row.get<std::string>(0)][row.get<std::string>(1)] = row.get<std::int64_t>(2);
+    return out;
+}
+
+Job Queue::find(Session& session, const std::string& id) const {
+    Result r = session.transact([&](Session& s) {
+        return s.execute(std::string("SELECT ") + kColumns + " FROM dbsup_jobs WHERE id = $1",
+                         {id});
+    });
+    return r.empty() ? Job{} : job_of(r[0]);
+}
+
+std::vector<Job> Queue::list(Session& session, const std::string& state, const std::string& task,
+                             std::int64_t limit) const {
+    Result r = session.transact([&](Session& s) {
+        return s.execute(std::string("SELECT ") + kColumns +
+                             " FROM dbsup_jobs WHERE ($1 = '' OR state = $1) AND "
+                             "($2 = '' OR task = $2) ORDER BY created_at DESC, id DESC LIMIT $3",
+                         {state, task, limit});
+    });
+    return jobs_of(r);
+}
+
+std::size_t Queue::retry(Session& session, const std::string& id_or_all_dead) const {
+    const bool all = id_or_all_dead.empty();
+    return session.transact([&](Session& s) {
+        return static_cast<std::size_t>(
+            s.execute(std::string("UPDATE dbsup_jobs SET state = 'available', attempts = 0, "
+                                  "run_at = $1, finished_at = NULL, updated_at = $1 WHERE ") +
+                          (all ? "state = 'dead' AND $2 = ''"
+                               : "id = $2 AND state IN ('dead', 'available')"),
+                      {now_ms(), id_or_all_dead})
+                .affected_rows);
+    });
+}
+
+bool Queue::cancel(Session& session, const std::string& id) const {
+    const std::int64_t now = now_ms();
+    return session.transact([&](Session& s) {
+               return s.execute("UPDATE dbsup_jobs SET state = 'dead', last_error = "
+                                "'cancelled by operator', finished_at = $2, updated_at = $2 "
+                                "WHERE id = $1 AND state = 'available'",
+                                {id, now});
+           }).affected_rows == 1;
+}
+
+}  // namespace dbsup

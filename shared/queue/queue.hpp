@@ -1,0 +1,94 @@
+// The durable job queue on one database (DESIGN section 7). Every state change
+// is one guarded UPDATE: it names the job's expected state and owner, so a job
+// that another process already completed, released or rescued is never moved
+// back by a late writer. Methods that take a Session either run in the
+// caller's open transaction (enqueue*, complete) or in a transaction of their
+// own (the rest), as each comment says.
+//
+// Thread-safety: a Queue is immutable after construction; each thread brings
+// its own Session.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "shared/db/session.hpp"
+#include "shared/queue/job.hpp"
+
+namespace dbsup {
+
+class Queue {
+public:
+    /// max_attempts_by_task: each configured task's default for new jobs.
+    Queue(QueueConfig config, std::map<std::string, std::int64_t> max_attempts_by_task);
+    static Queue from_config(const Config& config);
+
+    /// Inserts one job in the caller's transaction (autobegun if none is open),
+    /// so enqueuing commits or rolls back with the caller's work. Returns its id.
+    /// @throws Error(usage) when the payload is not a JSON object.
+    std::string enqueue(Session& session, const NewJob& job) const;
+    /// As enqueue(), for many jobs, a few statements per thousands of rows.
+    std::vector<std::string> enqueue_many(Session& session, const std::vector<NewJob>& jobs) const;
+
+    /// Claims up to n available jobs whose run_at has come, by priority then
+    /// run_at, for `owner`; commits. Counts an attempt for each.
+    std::vector<Job> claim(Session& session, const std::string& owner, std::size_t n) const;
+    /// Marks the job succeeded in the caller's open transaction; false when the
+    /// job is no longer this owner's (its lease expired and it was taken back).
+    bool complete(Session& session, const Job& job, const std::string& owner) const;
+
+    enum class Outcome { retried, dead, lost };
+    /// Records a failed attempt and commits: retried with backoff, or dead when
+    /// permanent or out of attempts; lost when the job is no longer this owner's.
+    Outcome fail(Session& session, const Job& job, const std::string& owner,
+                 const std::string& error, bool permanent) const;
+    /// Gives claimed but unstarted jobs back without counting their attempt; commits.
+    std::size_t release(Session& session, const std::vector<Job>& jobs,
+                        const std::string& owner) const;
+    /// Takes back every job `owner` holds (its process died); commits. A job
+    /// out of attempts goes to dead. Returns how many.
+    std::size_t release_owner(Session& session, const std::string& owner,
+                              const std::string& reason) const;
+    /// Takes back running jobs whose lease expired; commits. Returns how many.
+    std::size_t rescue_expired(Session& session) const;
+    /// Extends the lease of every job `owner` runs; commits.
+    std::size_t renew(Session& session, const std::string& owner) const;
+    /// Deletes succeeded jobs older than retention_s; commits.
+    std::size_t prune(Session& session) const;
+
+    /// Job counts by state (every state present, zero when none); commits.
+    std::map<std::string, std::int64_t> counts(Session& session) const;
+    /// Job counts by task, then by state; commits.
+    std::map<std::string, std::map<std::string, std::int64_t>> counts_by_task(
+        Session& session) const;
+    /// One job, or nullopt-like empty id when there is none; commits.
+    Job find(Session& session, const std::string& id) const;
+    /// Jobs filtered by state and task ("" = any), newest first; commits.
+    std::vector<Job> list(Session& session, const std::string& state, const std::string& task,
+                          std::int64_t limit) const;
+    /// Dead (or available) jobs back to available with fresh attempts; commits.
+    std::size_t retry(Session& session, const std::string& id_or_all_dead) const;
+    /// An available job to dead with "cancelled by operator"; commits.
+    bool cancel(Session& session, const std::string& id) const;
+
+    /// How long a job waits after its n-th failed attempt: full jitter over
+    /// retry_base_ms * 2^(n-1), capped at retry_max_ms.
+    std::int64_t retry_delay_ms(std::int64_t attempts) const;
+
+    /// The lock owner name of a worker: host, supervisor pid, slot, worker pid.
+    static std::string owner_id(std::uint64_t supervisor_pid, std::size_t slot,
+                                std::uint64_t worker_pid);
+    static std::int64_t now_ms();
+    const QueueConfig& config() const noexcept { return config_; }
+
+private:
+    std::int64_t default_max_attempts(const std::string& task) const;
+
+    QueueConfig config_;
+    std::map<std::string, std::int64_t> max_attempts_by_task_;
+};
+
+}  // namespace dbsup

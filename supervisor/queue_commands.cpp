@@ -1,0 +1,230 @@
+#include "supervisor/queue_commands.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "shared/db/database_manager.hpp"
+#include "shared/queue/queue.hpp"
+#include "shared/queue/queue_schema.hpp"
+#include "supervisor/cli.hpp"
+#include "worker/task_registry.hpp"
+
+namespace dbsup {
+namespace {
+
+using nlohmann::json;
+constexpr std::size_t kJobsPerTransaction = 20000;
+
+Session& queue_session(const Config& config) {
+    DatabaseManager::instance().init_worker(config.databases, "dbsupervisor/cli");
+    return DatabaseManager::instance().session(config.queue.database);
+}
+
+int usage_error(const std::string& message) {
+    std::cerr << "error: " << message << "\n";
+    return kExitUsage;
+}
+
+std::int64_t parse_run_at_ms(const std::string& text) {
+    if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos)
+        return std::stoll(text) * 1000;
+    std::tm tm{};
+    const char* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end || (*end != '\0' && std::string(end) != "Z"))
+        throw std::invalid_argument("--run-at '" + text +
+                                    "': expected UTC like 2026-11-22T12:00:00Z or epoch seconds");
+    return static_cast<std::int64_t>(timegm(&tm)) * 1000;
+}
+
+std::string time_text(std::int64_t ms) {
+    if (ms == 0) return "-";
+    std::time_t seconds = ms / 1000;
+    std::tm tm{};
+    gmtime_r(&seconds, &tm);
+    char out[32];
+    std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return out;
+}
+
+json job_json(const Job& j) {
+    return {{"id", j.id},          {"queue", j.queue},
+            {"task", j.task},      {"payload", json::parse(j.payload, nullptr, false)},
+            {"state", j.state},    {"priority", j.priority},
+            {"attempts", j.attempts}, {"max_attempts", j.max_attempts},
+            {"run_at", time_text(j.run_at_ms)}, {"locked_by", j.locked_by},
+            {"last_error", j.last_error}, {"created_at", time_text(j.created_at_ms)},
+            {"finished_at", time_text(j.finished_at_ms)}};
+}
+
+// Every line is checked before anything is inserted: a bad line is reported
+// with its number and nothing of the file is enqueued.
+std::vector<NewJob> read_jsonl(std::istream& in, const std::string& source, const NewJob& base) {
+    std::vector<NewJob> jobs;
+    std::string line;
+    for (std::size_t number = 1; std::getline(in, line); ++number) {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        json parsed = json::parse(line, nullptr, false);
+        if (parsed.is_discarded() || !parsed.is_object())
+            throw std::invalid_argument(source + ":" + std::to_string(number) +
+                                        ": not a JSON object: " + line.substr(0, 80) +
+                                        " (nothing was enqueued)");
+        NewJob job = base;
+        job.payload = parsed.dump();
+        jobs.push_back(std::move(job));
+    }
+    return jobs;
+}
+
+void insert_with_progress(const Config& config, Session& session,
+                          const std::vector<NewJob>& jobs) {
+    Queue queue = Queue::from_config(config);
+    const bool terminal = ::isatty(STDERR_FILENO) == 1;
+    for (std::size_t start = 0; start < jobs.size(); start += kJobsPerTransaction) {
+        std::vector<NewJob> chunk(
+            jobs.begin() + static_cast<std::ptrdiff_t>(start),
+            jobs.begin() + static_cast<std::ptrdiff_t>(std::min(jobs.size(), start + kJobsPerTransaction)));
+        session.transact([&](Session& s) { queue.enqueue_many(s, chunk); });
+        if (terminal)
+            std::fprintf(stderr, "\r\033[Kenqueued %zu/%zu", start + chunk.size(), jobs.size());
+    }
+    if (terminal) std::fputc('\n', stderr);
+}
+
+int print_jobs(const std::vector<Job>& jobs, bool as_json) {
+    if (as_json) {
+        json out = json::array();
+        for (const Job& j : jobs) out.push_back(job_json(j));
+        std::cout << out.dump(2) << "\n";
+        return kExitOk;
+    }
+    std::printf("%-36s  %-16s  %-9s  %8s  %-20s  %s\n", "ID", "TASK", "STATE", "ATTEMPTS",
+                "RUN AT", "LAST ERROR");
+    for (const Job& j : jobs)
+        std::printf("%-36s  %-16s  %-9s  %3lld/%-4lld  %-20s  %s\n", j.id.c_str(), j.task.c_str(),
+                    j.state.c_str(), static_cast<long long>(j.attempts),
+                    static_cast<long long>(j.max_attempts), time_text(j.run_at_ms).c_str(),
+                    j.last_error.substr(0, 60).c_str());
+    return kExitOk;
+}
+
+int print_counts(const Queue& queue, Session& session, bool as_json) {
+    auto by_task = queue.counts_by_task(session);
+    if (as_json) {
+        std::cout << json{{"by_state", queue.counts(session)}, {"by_task", by_task}}.dump(2)
+                  << "\n";
+        return kExitOk;
+    }
+    std::printf("%-24s %10s %10s %10s %10s\n", "TASK", "available", "running", "succeeded",
+                "dead");
+    for (auto& [task, states] : by_task)
+        std::printf("%-24s %10lld %10lld %10lld %10lld\n", task.c_str(),
+                    static_cast<long long>(states["available"]),
+                    static_cast<long long>(states["running"]),
+                    static_cast<long long>(states["succeeded"]),
+                    static_cast<long long>(states["dead"]));
+    return kExitOk;
+}
+
+}  // namespace
+
+std::int64_t QueueCommands::parse_duration_ms(const std::string& text) {
+    std::size_t used = 0;
+    double number = 0;
+    try {
+        number = std::stod(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    std::string unit = text.substr(used);
+    double scale = unit == "ms" ? 1 : unit == "s" || unit.empty() ? 1000
+                   : unit == "m" ? 60000 : unit == "h" ? 3600000 : -1;
+    if (used == 0 || scale < 0 || number < 0)
+        throw std::invalid_argument("'" + text + "' is not a duration (e.g. 500ms, 10s, 5m, 2h)");
+    return static_cast<std::int64_t>(number * scale);
+}
+
+int QueueCommands::init_db(const Config& config) {
+    Session& session = queue_session(config);
+    std::int64_t before = QueueSchema::current_version(session);
+    std::int64_t after = QueueSchema::migrate(session);
+    std::cout << "queue schema on database '" << config.queue.database << "': version " << after
+              << (before == after ? " (already up to date)" : " (created or upgraded)") << "\n";
+    return kExitOk;
+}
+
+int QueueCommands::enqueue(const Config& config, const EnqueueOptions& o) {
+    TaskRegistry tasks = TaskRegistry::from_config(config);
+    if (!tasks.contains(o.task))
+        return usage_error("unknown task '" + o.task +
+                           "': define [tasks." + o.task + "] or use noop, sleep, demo");
+    NewJob base{o.task, o.payload, o.queue, o.priority, 0, o.max_attempts};
+    try {
+        if (o.delay) base.run_at_ms = Queue::now_ms() + parse_duration_ms(*o.delay);
+        if (o.run_at) base.run_at_ms = parse_run_at_ms(*o.run_at);
+        std::vector<NewJob> jobs;
+        if (o.jsonl && *o.jsonl == "-") {
+            jobs = read_jsonl(std::cin, "stdin", base);
+        } else if (o.jsonl) {
+            std::ifstream in(*o.jsonl);
+            if (!in) return usage_error(*o.jsonl + ": cannot read the file");
+            jobs = read_jsonl(in, *o.jsonl, base);
+        } else {
+            json parsed = json::parse(o.payload, nullptr, false);
+            if (parsed.is_discarded() || !parsed.is_object())
+                return usage_error("--payload: not a JSON object: " + o.payload.substr(0, 80));
+            jobs.push_back(base);
+        }
+        Session& session = queue_session(config);
+        QueueSchema::migrate(session);
+        if (!o.jsonl) {
+            Queue queue = Queue::from_config(config);
+            std::cout << session.transact([&](Session& s) { return queue.enqueue(s, base); })
+                      << "\n";
+            return kExitOk;
+        }
+        insert_with_progress(config, session, jobs);
+        std::cout << "enqueued " << jobs.size() << " jobs\n";
+        return kExitOk;
+    } catch (const std::invalid_argument& e) {
+        return usage_error(e.what());
+    }
+}
+
+int QueueCommands::jobs(const Config& config, const JobsOptions& o) {
+    Session& session = queue_session(config);
+    if (QueueSchema::current_version(session) == 0)
+        throw std::runtime_error("database '" + config.queue.database +
+                                 "' has no queue tables yet: run dbsupervisor init-db");
+    Queue queue = Queue::from_config(config);
+    if (o.action == "list") return print_jobs(queue.list(session, o.state, o.task, o.limit), o.json);
+    if (o.action == "counts") return print_counts(queue, session, o.json);
+    if (o.action == "retry" && o.all_dead) {
+        std::cout << queue.retry(session, "") << " dead job(s) made available again\n";
+        return kExitOk;
+    }
+    if (o.id.empty()) return usage_error("jobs " + o.action + ": give a job ID");
+    if (o.action == "show") {
+        Job job = queue.find(session, o.id);
+        if (job.id.empty()) throw std::runtime_error("no job with id " + o.id);
+        std::cout << job_json(job).dump(2) << "\n";
+        return kExitOk;
+    }
+    if (o.action == "retry") {
+        if (queue.retry(session, o.id) == 0)
+            throw std::runtime_error("job " + o.id + " is not dead or available (or does not exist)");
+        std::cout << "job " << o.id << " is available again\n";
+        return kExitOk;
+    }
+    if (!queue.cancel(session, o.id))
+        throw std::runtime_error("job " + o.id + " is not available (only waiting jobs can be cancelled)");
+    std::cout << "job " << o.id << " cancelled\n";
+    return kExitOk;
+}
+
+}  // namespace dbsup

@@ -1,0 +1,36 @@
+// The supervisor's side of the job queue: it takes back the claims of a worker
+// that died (at once, instead of waiting for their leases to expire) and reads
+// the queue's depth for the stats file. It uses the supervisor process's own
+// DatabaseManager; a database that is away is logged, never fatal here.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "config/config.hpp"
+#include "shared/queue/queue.hpp"
+
+namespace dbsup {
+
+class QueueKeeper {
+public:
+    explicit QueueKeeper(const Config& config);
+
+    /// Puts back every job the worker in `slot` with `pid` still held.
+    void release_claims(std::size_t slot, pid_t pid, const std::string& reason) noexcept;
+    /// Jobs by state now; the last known figures when the database is away.
+    const nlohmann::json& refresh_depth() noexcept;
+    std::uint64_t rescued_total() const noexcept { return rescued_total_; }
+
+private:
+    Queue queue_;
+    std::string database_;
+    std::uint64_t rescued_total_ = 0;
+    nlohmann::json depth_ = nlohmann::json::object();
+    bool depth_error_logged_ = false;
+};
+
+}  // namespace dbsup

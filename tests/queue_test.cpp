@@ -1,0 +1,226 @@
+// The queue's API on both backends: schema, enqueue, claim order, completion,
+// retries to dead, release and rescue guards, transactional enqueue.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "shared/errors.hpp"
+#include "shared/queue/queue.hpp"
+#include "shared/queue/queue_schema.hpp"
+#include "tests/support/backend_test.hpp"
+
+namespace dbsup::test {
+namespace {
+
+NewJob job(std::string task, std::string payload = "{}", std::int64_t priority = 0,
+           std::int64_t run_at_ms = 0) {
+    NewJob j;
+    j.task = std::move(task);
+    j.payload = std::move(payload);
+    j.priority = priority;
+    j.run_at_ms = run_at_ms;
+    return j;
+}
+
+class QueueTest : public BackendTest {
+protected:
+    void SetUp() override {
+        databases_.drop_queue_tables(GetParam());
+        pool_ = make_pool(2, 0);
+        session_ = std::make_unique<Session>(pool_, "queue-test");
+        QueueSchema::migrate(*session_);
+    }
+    Queue queue(std::int64_t lease_s = 60) {
+        QueueConfig c;
+        c.lease_s = lease_s;
+        c.retry_base_ms = 0;  // retries are due at once in these tests
+        c.retry_max_ms = 0;
+        return Queue(c, {{"limited", 2}});
+    }
+    std::string enqueue(const Queue& q, NewJob job) {
+        return session_->transact([&](Session& s) { return q.enqueue(s, job); });
+    }
+
+    std::shared_ptr<ConnectionPool> pool_;
+    std::unique_ptr<Session> session_;
+};
+
+TEST_P(QueueTest, MigrateIsIdempotentAndRefusesANewerSchema) {
+    EXPECT_EQ(QueueSchema::migrate(*session_), QueueSchema::latest_version());
+    EXPECT_EQ(QueueSchema::current_version(*session_), QueueSchema::latest_version());
+    session_->transact([](Session& s) { s.execute("INSERT INTO dbsup_schema VALUES (99)"); });
+    try {
+        QueueSchema::migrate(*session_);
+        FAIL() << "a newer schema was accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("version 99, newer than this binary"),
+                  std::string::npos)
+            << e.what();
+    }
+}
+
+TEST_P(QueueTest, EnqueueClaimCompleteRoundTrip) {
+    Queue q = queue();
+    std::string id = enqueue(q, job("noop", R"({"x": 1})"));
+    std::vector<Job> claimed = q.claim(*session_, "owner-a", 10);
+    ASSERT_EQ(claimed.size(), 1u);
+    EXPECT_EQ(claimed[0].id, id);
+    EXPECT_EQ(claimed[0].attempts, 1);
+    EXPECT_EQ(claimed[0].max_attempts, 5);
+    EXPECT_TRUE(q.claim(*session_, "owner-b", 10).empty()) << "a running job was claimed twice";
+    EXPECT_FALSE(session_->transact([&](Session& s) { return q.complete(s, claimed[0], "owner-b"); }))
+        << "another owner completed the job";
+    EXPECT_TRUE(session_->transact([&](Session& s) { return q.complete(s, claimed[0], "owner-a"); }));
+    EXPECT_EQ(q.find(*session_, id).state, "succeeded");
+    EXPECT_EQ(q.counts(*session_).at("succeeded"), 1);
+}
+
+TEST_P(QueueTest, PriorityThenRunAtDecideTheOrderAndFutureJobsWait) {
+    Queue q = queue();
+    std::string later = enqueue(q, job("noop", "{}", 0, Queue::now_ms() + 60'000));
+    std::string low = enqueue(q, job("noop", "{}", 5));
+    std::string high = enqueue(q, job("noop", "{}", -1));
+    std::string normal = enqueue(q, job("noop"));
+    std::vector<Job> claimed = q.claim(*session_, "o", 10);
+    ASSERT_EQ(claimed.size(), 3u) << "a job whose run_at is in the future was claimed";
+    EXPECT_EQ(claimed[0].id, high);
+    EXPECT_EQ(claimed[1].id, normal);
+    EXPECT_EQ(claimed[2].id, low);
+    EXPECT_EQ(q.find(*session_, later).state, "available");
+}
+
+TEST_P(QueueTest, ClaimTakesAtMostTheBatch) {
+    Queue q = queue();
+    for (int i = 0; i < 7; ++i) enqueue(q, job("noop"));
+    EXPECT_EQ(q.claim(*session_, "o", 3).size(), 3u);
+    EXPECT_EQ(q.claim(*session_, "o", 10).size(), 4u);
+}
+
+TEST_P(QueueTest, FailuresRetryThenGoDeadWithTheLastError) {
+    Queue q = queue();
+    std::string id = enqueue(q, job("limited"));  // max_attempts 2 from the task
+    Job first = q.claim(*session_, "o", 1).at(0);
+    EXPECT_EQ(q.fail(*session_, first, "o", "boom 1", false), Queue::Outcome::retried);
+    Job second = q.claim(*session_, "o", 1).at(0);
+    EXPECT_EQ(second.attempts, 2);
+    EXPECT_EQ(q.fail(*session_, second, "o", "boom 2", false), Queue::Outcome::dead);
+    Job dead = q.find(*session_, id);
+    EXPECT_EQ(dead.state, "dead");
+    EXPECT_EQ(dead.last_error, "boom 2");
+    EXPECT_NE(dead.finished_at_ms, 0);
+    EXPECT_EQ(q.retry(*session_, ""), 1u);
+    EXPECT_EQ(q.find(*session_, id).state, "available");
+}
+
+TEST_P(QueueTest, APermanentFailureIsDeadAtOnce) {
+    Queue q = queue();
+    std::string id = enqueue(q, job("noop"));
+    Job job = q.claim(*session_, "o", 1).at(0);
+    EXPECT_EQ(q.fail(*session_, job, "o", "unknown task", true), Queue::Outcome::dead);
+    EXPECT_EQ(q.find(*session_, id).attempts, 1);
+}
+
+TEST_P(QueueTest, BackoffGrowsWithAttemptsAndStaysUnderTheCap) {
+    QueueConfig c;
+    c.retry_base_ms = 100;
+    c.retry_max_ms = 1000;
+    Queue q(c, {});
+    std::int64_t max_seen = 0;
+    for (int i = 0; i < 2000; ++i) {
+        std::int64_t d = q.retry_delay_ms(3);  // ceiling 400
+        EXPECT_GE(d, 0);
+        EXPECT_LE(d, 400);
+        max_seen = std::max(max_seen, d);
+        EXPECT_LE(q.retry_delay_ms(30), 1000);
+    }
+    EXPECT_GT(max_seen, 300) << "full jitter should reach near its ceiling";
+}
+
+TEST_P(QueueTest, AnInjectionPayloadIsStoredAsData) {
+    Queue q = queue();
+    const std::string payload = R"({"kind": "x'); DROP TABLE events; --"})";
+    std::string id = enqueue(q, job("noop", payload));
+    Job job = q.find(*session_, id);
+    EXPECT_NE(job.payload.find("x'); DROP TABLE events; --"), std::string::npos) << job.payload;
+    EXPECT_EQ(q.counts(*session_).at("available"), 1);
+}
+
+TEST_P(QueueTest, ANonObjectPayloadIsRefused) {
+    Queue q = queue();
+    EXPECT_THROW(enqueue(q, job("noop", "[1, 2]")), Error);
+    EXPECT_THROW(enqueue(q, job("noop", "not json")), Error);
+}
+
+TEST_P(QueueTest, ReleaseGivesJobsBackWithoutCountingAnAttempt) {
+    Queue q = queue();
+    std::string id = enqueue(q, job("noop"));
+    std::vector<Job> claimed = q.claim(*session_, "o", 1);
+    EXPECT_EQ(q.release(*session_, claimed, "someone-else"), 0u);
+    EXPECT_EQ(q.release(*session_, claimed, "o"), 1u);
+    Job job = q.find(*session_, id);
+    EXPECT_EQ(job.state, "available");
+    EXPECT_EQ(job.attempts, 0);
+}
+
+TEST_P(QueueTest, AnExpiredLeaseIsRescuedAndTheLateOwnerCannotComplete) {
+    Queue q = queue(1);
+    std::string id = enqueue(q, job("noop"));
+    Job job = q.claim(*session_, "hung", 1).at(0);
+    EXPECT_EQ(q.rescue_expired(*session_), 0u) << "a live lease was taken back";
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    EXPECT_EQ(q.rescue_expired(*session_), 1u);
+    EXPECT_EQ(q.find(*session_, id).state, "available");
+    EXPECT_FALSE(session_->transact([&](Session& s) { return q.complete(s, job, "hung"); }));
+    EXPECT_EQ(q.fail(*session_, job, "hung", "late", false), Queue::Outcome::lost);
+}
+
+TEST_P(QueueTest, RenewKeepsALeaseAlive) {
+    Queue q = queue(1);
+    enqueue(q, job("noop"));
+    q.claim(*session_, "alive", 1);
+    for (int i = 0; i < 3; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        EXPECT_EQ(q.renew(*session_, "alive"), 1u);
+    }
+    EXPECT_EQ(q.rescue_expired(*session_), 0u);
+}
+
+TEST_P(QueueTest, ReleaseOwnerTakesBackADeadWorkersJobs) {
+    Queue q = queue();
+    enqueue(q, job("noop"));
+    std::string limited = enqueue(q, job("limited"));
+    q.claim(*session_, "dead-worker", 10);
+    session_->transact([&](Session& s) {  // the limited job is on its last attempt
+        s.execute("UPDATE dbsup_jobs SET attempts = 2 WHERE id = $1", {limited});
+    });
+    EXPECT_EQ(q.release_owner(*session_, "dead-worker", "worker died"), 2u);
+    auto counts = q.counts(*session_);
+    EXPECT_EQ(counts.at("available"), 1);
+    EXPECT_EQ(counts.at("dead"), 1);
+    EXPECT_EQ(q.find(*session_, limited).last_error, "worker died");
+}
+
+TEST_P(QueueTest, EnqueueIsPartOfTheCallersTransaction) {
+    Queue q = queue();
+    EXPECT_THROW(session_->transact([&](Session& s) {
+        q.enqueue(s, job("noop"));
+        throw std::runtime_error("the caller's work failed");
+    }),
+                 std::runtime_error);
+    EXPECT_EQ(q.counts(*session_).at("available"), 0);
+}
+
+TEST_P(QueueTest, EnqueueManyInsertsEveryJobWithItsPayload) {
+    Queue q = queue();
+    std::vector<NewJob> jobs;
+    for (int i = 0; i < 12'345; ++i) jobs.push_back(job("noop", "{\"i\": " + std::to_string(i) + "}"));
+    auto ids = session_->transact([&](Session& s) { return q.enqueue_many(s, jobs); });
+    EXPECT_EQ(ids.size(), jobs.size());
+    EXPECT_EQ(q.counts(*session_).at("available"), 12'345);
+    EXPECT_NE(q.find(*session_, ids[777]).payload.find("777"), std::string::npos);
+}
+
+DBSUP_BOTH_BACKENDS(QueueTest);
+
+}  // namespace
+}  // namespace dbsup::test

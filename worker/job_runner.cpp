@@ -1,0 +1,207 @@
+#include "worker/job_runner.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "shared/db/database_manager.hpp"
+#include "shared/errors.hpp"
+#include "worker/permanent_job_error.hpp"
+
+namespace dbsup {
+namespace {
+
+constexpr std::size_t kSucceeded = 0, kRetried = 1, kDead = 2;  // task table columns
+constexpr auto kPruneEvery = std::chrono::seconds(60);
+
+std::uint64_t ns_since(std::chrono::steady_clock::time_point start) {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::steady_clock::now() - start)
+                                          .count());
+}
+
+}  // namespace
+
+JobRunner::JobRunner(const Config& config, const TaskRegistry& tasks, ShmWorkerSlot& slot,
+                     std::string owner)
+    : config_(config),
+      queue_(Queue::from_config(config)),
+      tasks_(tasks),
+      slot_(slot),
+      owner_(std::move(owner)) {}
+
+JobRunner::~JobRunner() {
+    request_stop();
+    join();
+}
+
+void JobRunner::start() {
+    auto threads = static_cast<std::size_t>(config_.worker.threads);
+    threads_running_ = threads + 1;
+    for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this, i] { work_loop(i); });
+    threads_.emplace_back([this] { housekeeping_loop(); });
+}
+
+void JobRunner::request_stop() noexcept {
+    {
+        std::lock_guard lock(wake_mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+}
+
+bool JobRunner::stopped() const noexcept { return threads_running_.load() == 0; }
+
+void JobRunner::join() noexcept {
+    for (std::thread& t : threads_)
+        if (t.joinable()) t.join();
+    threads_.clear();
+}
+
+void JobRunner::pause(std::chrono::milliseconds ms) {
+    std::unique_lock lock(wake_mutex_);
+    wake_.wait_for(lock, ms, [this] { return stopping_.load(); });
+}
+
+void JobRunner::work_loop(std::size_t index) {
+    Session& queue_session = DatabaseManager::instance().session(config_.queue.database);
+    const auto poll = std::chrono::milliseconds(config_.queue.poll_interval_ms);
+    auto error_pause = poll;
+    while (!stopping_) {
+        try {
+            std::vector<Job> jobs = queue_.claim(
+                queue_session, owner_, static_cast<std::size_t>(config_.queue.claim_batch));
+            error_pause = poll;
+            if (jobs.empty()) {
+                pause(poll);
+                continue;
+            }
+            slot_.add(Counter::jobs_claimed, jobs.size());
+            run_claimed(jobs, queue_session);
+        } catch (const std::exception& e) {
+            // The database is away: say so, and try again less and less often.
+            spdlog::warn("worker thread {} (pid {}): cannot claim jobs: {}", index, getpid(),
+                         e.what());
+            pause(error_pause);
+            error_pause = std::min(error_pause * 2, std::chrono::milliseconds(5000));
+        }
+    }
+    --threads_running_;
+}
+
+void JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_session) {
+    const std::int64_t now = Queue::now_ms();
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+        if (stopping_) {
+            std::vector<Job> rest(jobs.begin() + static_cast<std::ptrdiff_t>(i), jobs.end());
+            try {
+                slot_.add(Counter::jobs_released, queue_.release(queue_session, rest, owner_));
+            } catch (const std::exception& e) {
+                spdlog::warn("worker (pid {}): cannot release {} claimed jobs ({}); their "
+                             "leases will expire", getpid(), rest.size(), e.what());
+            }
+            return;
+        }
+        auto waited = std::max<std::int64_t>(0, now - jobs[i].run_at_ms);
+        slot_.timer(Timer::job_wait).record(static_cast<std::uint64_t>(waited) * 1'000'000ULL);
+        run_job(jobs[i], queue_session);
+    }
+}
+
+void JobRunner::run_job(const Job& job, Session& queue_session) {
+    const Clock::time_point started = Clock::now();
+    const TaskDefinition* task = tasks_.find(job.task);
+    if (!task)
+        return on_failure(job, queue_session, "unknown task '" + job.task + "'", true, started);
+    nlohmann::json payload = nlohmann::json::parse(job.payload, nullptr, false);
+    if (payload.is_discarded() || !payload.is_object())
+        return on_failure(job, queue_session, "the payload is not a JSON object", true, started);
+    Session& session = DatabaseManager::instance().session(task->database);
+    const bool same_database = task->database == config_.queue.database;
+    try {
+        session.begin();
+        if (task->timeout_ms > 0)
+            session.connection().limit_transaction_time(
+                std::chrono::milliseconds(task->timeout_ms));
+        task->handler(job, payload, session);
+        if (same_database && !queue_.complete(session, job, owner_)) {
+            session.rollback();
+            spdlog::warn("job {} ({}): its lease was taken back before it completed; its work "
+                         "was rolled back", job.id, job.task);
+            return;
+        }
+        session.commit();
+        // Another database: the task's work is committed first, so a crash in
+        // between runs it again (at least once); same database: exactly once.
+        if (!same_database)
+            queue_session.transact([&](Session& s) { queue_.complete(s, job, owner_); });
+        on_success(job, started);
+    } catch (const PermanentJobError& e) {
+        session.rollback();
+        on_failure(job, queue_session, e.what(), true, started);
+    } catch (const std::exception& e) {
+        session.rollback();
+        on_failure(job, queue_session, e.what(), false, started);
+    }
+}
+
+void JobRunner::count_task(const Job& job, std::size_t column, Clock::time_point started) {
+    std::uint64_t ns = ns_since(started);
+    slot_.timer(Timer::job_run).record(ns);
+    if (ShmLabelRow* row = slot_.tasks.find_or_add(job.task, label_mutex_)) {
+        row->counters[column].fetch_add(1, std::memory_order_relaxed);
+        row->seconds.record(ns);
+    }
+}
+
+void JobRunner::on_success(const Job& job, Clock::time_point started) {
+    slot_.add(Counter::jobs_succeeded);
+    count_task(job, kSucceeded, started);
+}
+
+void JobRunner::on_failure(const Job& job, Session& queue_session, const std::string& error,
+                           bool permanent, Clock::time_point started) {
+    try {
+        switch (queue_.fail(queue_session, job, owner_, error, permanent)) {
+            case Queue::Outcome::retried:
+                slot_.add(Counter::jobs_retried);
+                count_task(job, kRetried, started);
+                break;
+            case Queue::Outcome::dead:
+                slot_.add(Counter::jobs_dead);
+                count_task(job, kDead, started);
+                spdlog::warn("job {} ({}) is dead after {} attempt(s): {}", job.id, job.task,
+                             job.attempts, error);
+                break;
+            case Queue::Outcome::lost: break;
+        }
+    } catch (const std::exception& e) {
+        spdlog::warn("job {} ({}): cannot record its failure ({}); its lease will expire",
+                     job.id, job.task, e.what());
+    }
+}
+
+void JobRunner::housekeeping_loop() {
+    Session& session = DatabaseManager::instance().session(config_.queue.database);
+    const auto every = std::chrono::milliseconds(std::max<std::int64_t>(
+        100, std::min<std::int64_t>(config_.queue.lease_s * 1000 / 3, 5000)));
+    Clock::time_point next_prune = Clock::now();
+    while (!stopping_) {
+        try {
+            queue_.renew(session, owner_);
+            if (std::size_t n = queue_.rescue_expired(session)) {
+                slot_.add(Counter::jobs_rescued, n);
+                spdlog::warn("worker (pid {}): took back {} job(s) whose lease expired",
+                             getpid(), n);
+            }
+            if (Clock::now() >= next_prune) {
+                queue_.prune(session);
+                next_prune = Clock::now() + kPruneEvery;
+            }
+        } catch (const std::exception& e) {
+            spdlog::warn("worker (pid {}): queue housekeeping failed: {}", getpid(), e.what());
+        }
+        pause(every);
+    }
+    --threads_running_;
+}
+
+}  // namespace dbsup

@@ -1,0 +1,70 @@
+// The job runner of one worker process: worker.threads threads, each claiming
+// batches from the queue with its own thread-local Session and running them,
+// plus one housekeeping thread that renews this worker's leases, takes back
+// jobs whose lease expired elsewhere, and prunes old succeeded jobs.
+//
+// A job's task runs in one transaction on the task's database; when that is
+// the queue's database, the job's completion commits in the same transaction,
+// so the task's effect happens exactly once. request_stop() drains: claimed
+// jobs not yet started are released without counting an attempt, running ones
+// finish. Every outcome is counted in the worker's shared-memory slot.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.hpp"
+#include "shared/metrics/shm_layout.hpp"
+#include "shared/queue/queue.hpp"
+#include "worker/task_registry.hpp"
+
+namespace dbsup {
+
+class JobRunner {
+public:
+    JobRunner(const Config& config, const TaskRegistry& tasks, ShmWorkerSlot& slot,
+              std::string owner);
+    ~JobRunner();
+    JobRunner(const JobRunner&) = delete;
+    JobRunner& operator=(const JobRunner&) = delete;
+
+    void start();
+    /// Asks every thread to finish its running job and stop. Never blocks.
+    void request_stop() noexcept;
+    /// True once every thread has stopped.
+    bool stopped() const noexcept;
+    void join() noexcept;
+
+private:
+    using Clock = std::chrono::steady_clock;
+
+    void work_loop(std::size_t index);
+    void housekeeping_loop();
+    void run_claimed(std::vector<Job>& jobs, Session& queue_session);
+    void run_job(const Job& job, Session& queue_session);
+    void on_success(const Job& job, Clock::time_point started);
+    void on_failure(const Job& job, Session& queue_session, const std::string& error,
+                    bool permanent, Clock::time_point started);
+    void count_task(const Job& job, std::size_t column, Clock::time_point started);
+    /// Sleeps up to `ms`, waking early on request_stop().
+    void pause(std::chrono::milliseconds ms);
+
+    const Config& config_;
+    Queue queue_;
+    const TaskRegistry& tasks_;
+    ShmWorkerSlot& slot_;
+    std::string owner_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<std::size_t> threads_running_{0};
+    std::mutex wake_mutex_;
+    std::condition_variable wake_;
+    std::mutex label_mutex_;  // appends to the slot's task table
+    std::vector<std::thread> threads_;
+};
+
+}  // namespace dbsup

@@ -1,0 +1,83 @@
+#include "worker/task_registry.hpp"
+
+#include <chrono>
+#include <thread>
+
+#include "worker/named_sql.hpp"
+#include "worker/permanent_job_error.hpp"
+
+namespace dbsup {
+namespace {
+
+Value value_of(const nlohmann::json& v) {
+    if (v.is_null()) return nullptr;
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_boolean()) return std::int64_t{v.get<bool>() ? 1 : 0};
+    if (v.is_number_integer()) return v.get<std::int64_t>();
+    if (v.is_number()) return v.get<double>();
+    return v.dump();  // objects and arrays are bound as JSON text
+}
+
+// `:job_id` is the job's own id; every other name comes from the payload.
+Params bind(const NamedSql& statement, const Job& job, const nlohmann::json& payload,
+            const std::string& task) {
+    Params params;
+    params.reserve(statement.names.size());
+    for (const std::string& name : statement.names) {
+        if (name == "job_id") {
+            params.emplace_back(job.id);
+            continue;
+        }
+        auto it = payload.find(name);
+        if (it == payload.end())
+            throw PermanentJobError("the payload has no '" + name + "', which task '" + task +
+                                    "' needs");
+        params.push_back(value_of(*it));
+    }
+    return params;
+}
+
+TaskDefinition sql_task(const TaskConfig& config) {
+    std::vector<NamedSql> statements;
+    for (const std::string& sql : config.sql) statements.push_back(NamedSql::compile(sql));
+    std::string name = config.name;
+    return {config.name, config.database, config.timeout_ms,
+            [statements, name](const Job& job, const nlohmann::json& payload, Session& s) {
+                for (const NamedSql& statement : statements)
+                    s.execute(statement.sql, bind(statement, job, payload, name));
+            }};
+}
+
+void sleep_task(const Job&, const nlohmann::json& payload, Session&) {
+    auto ms = payload.value("ms", std::int64_t{0});
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
+
+// The demo job of `run --demo N`: one real round trip to the queue's database.
+void demo_task(const Job&, const nlohmann::json& payload, Session& s) {
+    s.execute("SELECT $1 * 2", {payload.value("n", std::int64_t{0})});
+}
+
+}  // namespace
+
+TaskRegistry TaskRegistry::from_config(const Config& config) {
+    TaskRegistry registry;
+    const std::string& db = config.queue.database;
+    registry.add({"noop", db, 0, [](const Job&, const nlohmann::json&, Session&) {}});
+    registry.add({"sleep", db, 0, sleep_task});
+    registry.add({"demo", db, 0, demo_task});
+    for (const auto& [name, task] : config.tasks) registry.add(sql_task(task));
+    return registry;
+}
+
+void TaskRegistry::add(TaskDefinition task) {
+    std::string name = task.name;
+    tasks_[name] = std::move(task);
+}
+
+const TaskDefinition* TaskRegistry::find(const std::string& name) const {
+    auto it = tasks_.find(name);
+    return it == tasks_.end() ? nullptr : &it->second;
+}
+
+}  // namespace dbsup

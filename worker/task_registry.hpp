@@ -1,0 +1,45 @@
+// The tasks a worker can run, by name: the SQL tasks of [tasks.NAME], the
+// built-ins (noop, sleep, demo), and any C++ handler registered with add().
+// A handler is given the job, its parsed payload and a ready Session on the
+// task's database with a transaction open; the runner commits it together with
+// the job's completion when the task's database is the queue's.
+//
+// Thread-safety: filled before the runner starts, then read-only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "config/config.hpp"
+#include "shared/db/session.hpp"
+#include "shared/queue/job.hpp"
+
+namespace dbsup {
+
+using TaskHandler = std::function<void(const Job&, const nlohmann::json& payload, Session&)>;
+
+struct TaskDefinition {
+    std::string name;
+    std::string database;
+    std::int64_t timeout_ms = 0;  // 0 = no limit
+    TaskHandler handler;
+};
+
+class TaskRegistry {
+public:
+    /// The built-ins on the queue's database, then every configured SQL task.
+    static TaskRegistry from_config(const Config& config);
+
+    void add(TaskDefinition task);
+    /// nullptr when no task has that name.
+    const TaskDefinition* find(const std::string& name) const;
+    bool contains(const std::string& name) const { return find(name) != nullptr; }
+
+private:
+    std::map<std::string, TaskDefinition> tasks_;
+};
+
+}  // namespace dbsup
