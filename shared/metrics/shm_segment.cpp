@@ -80,6 +80,14 @@ bool ShmSegment::remove_if_stale(const std::string& name) {
         return false;  // no such segment
     }
     if (process_alive(pid)) return false;
+    // A segment being created has no pid in its header yet: the pid in its
+    // name ("dbsup-<pid>") is its creator, and a live creator keeps it.
+    std::string digits = name.substr(name.rfind('-') + 1);
+    if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos &&
+        digits.size() < 10) {
+        auto creator = static_cast<std::uint64_t>(std::stoul(digits));
+        if (creator != static_cast<std::uint64_t>(getpid()) && process_alive(creator)) return false;
+    }
     return bip::shared_memory_object::remove(name.c_str());
 }
 

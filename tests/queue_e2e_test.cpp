@@ -1,0 +1,348 @@
+// The queue end to end: the real supervisor and its workers running jobs from a
+// real database, killed, drained and stopped with real signals.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+
+#include "config/config_loader.hpp"
+#include "shared/queue/queue.hpp"
+#include "shared/queue/queue_schema.hpp"
+#include "tests/support/backend_test.hpp"
+#include "tests/support/supervisor_process.hpp"
+
+namespace dbsup::test {
+namespace {
+
+using nlohmann::json;
+
+class QueueE2ETest : public BackendTest {
+protected:
+    void SetUp() override {
+        databases_.drop_queue_tables(GetParam());
+        session_ = std::make_unique<Session>(make_pool(2, 0), "queue-e2e");
+        session_->transact([](Session& s) {
+            s.execute("DROP TABLE IF EXISTS e2e_events");
+            s.execute("CREATE TABLE e2e_events (job_id TEXT PRIMARY KEY, kind TEXT NOT NULL)");
+        });
+        QueueSchema::migrate(*session_);
+    }
+
+    /// Databases, queue and tasks sections; `extra` is appended.
+    std::string config(const std::string& queue_toml, const std::string& extra = "") const {
+        return databases_.toml(GetParam()) +
+               "[queue]\npoll_interval_ms = 10\nretry_base_ms = 10\nretry_max_ms = 50\n" +
+               queue_toml +
+               "\n[tasks.record_event]\nsql = \"INSERT INTO e2e_events (job_id, kind) "
+               "VALUES (:job_id, :kind)\"\nmax_attempts = 100\n" + extra;
+    }
+
+    Queue queue() const { return Queue(QueueConfig{}, {}); }
+
+    /// Enqueues as `dbsupervisor enqueue` would with this config (a task's
+    /// max_attempts is given to its jobs when they are enqueued).
+    void enqueue(const std::string& task, const std::string& payload, int n,
+                 const std::string& config_toml = "") {
+        Queue q = config_toml.empty() ? queue()
+                                      : Queue::from_config(ConfigLoader::load_string(config_toml, "test"));
+        std::vector<NewJob> jobs(static_cast<std::size_t>(n));
+        for (NewJob& j : jobs) {
+            j.task = task;
+            j.payload = payload;
+        }
+        session_->transact([&](Session& s) { q.enqueue_many(s, jobs); });
+    }
+
+    std::map<std::string, std::int64_t> counts() { return queue().counts(*session_); }
+
+    std::int64_t scalar(const std::string& sql) {
+        return session_->transact([&](Session& s) { return s.execute(sql).scalar<std::int64_t>(); });
+    }
+
+    /// Polls the job counts until `ok` holds or `limit` passes; the last counts.
+    std::map<std::string, std::int64_t> wait_for_counts(
+        const std::function<bool(std::map<std::string, std::int64_t>&)>& ok,
+        std::chrono::milliseconds limit) {
+        auto deadline = std::chrono::steady_clock::now() + limit;
+        auto c = counts();
+        while (!ok(c) && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(50ms);
+            c = counts();
+        }
+        return c;
+    }
+
+    static std::string describe(const std::map<std::string, std::int64_t>& c) {
+        return json(c).dump();
+    }
+
+    std::unique_ptr<Session> session_;
+};
+
+TEST_P(QueueE2ETest, ASqlTaskCommitsItsRowWithTheJob) {
+    TempDir dir;
+    enqueue("record_event", R"({"kind": "signup"})", 300);
+    SupervisorProcess sup(dir, "", {"--workers", "2"}, {}, config(""));
+    auto c = wait_for_counts([](auto& n) { return n["succeeded"] == 300; }, 30s);
+    EXPECT_EQ(c["succeeded"], 300) << describe(c);
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM e2e_events WHERE kind = 'signup'"), 300);
+    json stats = sup.stats();
+    EXPECT_EQ(stats["jobs"]["succeeded_total"], 300) << stats.dump();
+    EXPECT_EQ(stats["jobs"]["by_task"]["record_event"]["succeeded_total"], 300);
+    EXPECT_EQ(stats["queue"]["succeeded"], 300);
+}
+
+TEST_P(QueueE2ETest, PermanentErrorsGoToDeadAtOnceWithTheReason) {
+    TempDir dir;
+    enqueue("noop", "{}", 1);
+    session_->transact([](Session& s) {  // a payload that is not an object, by plain SQL
+        s.execute("UPDATE dbsup_jobs SET payload = '[1, 2]' WHERE task = 'noop'");
+    });
+    enqueue("record_event", R"({"not_kind": 1})", 1);
+    enqueue("record_event", R"({"kind": "x'); DROP TABLE e2e_events; --"})", 1);
+    enqueue("no_such_task", "{}", 1);
+    SupervisorProcess sup(dir, "", {"--workers", "1"}, {}, config(""));
+    auto c = wait_for_counts([](auto& n) { return n["dead"] == 3 && n["succeeded"] == 1; }, 20s);
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+    EXPECT_EQ(c["dead"], 3) << describe(c);
+    std::vector<Job> dead = queue().list(*session_, "dead", "", 10);
+    std::string errors;
+    for (const Job& j : dead) {
+        errors += j.last_error + "\n";
+        EXPECT_EQ(j.attempts, 1) << j.last_error;
+    }
+    EXPECT_NE(errors.find("unknown task 'no_such_task'"), std::string::npos) << errors;
+    EXPECT_NE(errors.find("the payload is not a JSON object"), std::string::npos) << errors;
+    EXPECT_NE(errors.find("the payload has no 'kind'"), std::string::npos) << errors;
+    // The injection attempt was bound as data: the table is there with that row.
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM e2e_events WHERE kind LIKE 'x''); DROP%'"), 1);
+}
+
+TEST_P(QueueE2ETest, AFailingTaskIsRetriedThenDeadWithItsLastError) {
+    TempDir dir;
+    std::string toml = config("", "[tasks.broken]\nsql = \"INSERT INTO no_such_table "
+                                  "VALUES (1)\"\nmax_attempts = 3\n");
+    enqueue("broken", "{}", 2, toml);
+    SupervisorProcess sup(dir, "", {"--workers", "1"}, {}, toml);
+    auto c = wait_for_counts([](auto& n) { return n["dead"] == 2; }, 20s);
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+    EXPECT_EQ(c["dead"], 2) << describe(c);
+    for (const Job& j : queue().list(*session_, "dead", "broken", 10)) {
+        EXPECT_EQ(j.attempts, 3);
+        EXPECT_NE(j.last_error.find("no_such_table"), std::string::npos) << j.last_error;
+    }
+    json stats = sup.stats();
+    EXPECT_EQ(stats["jobs"]["retried_total"], 4) << stats.dump();
+    EXPECT_EQ(stats["jobs"]["dead_total"], 2);
+}
+
+TEST_P(QueueE2ETest, ATaskTimeoutCancelsASlowStatement) {
+    TempDir dir;
+    std::string slow = GetParam() == TestBackend::postgresql
+                           ? "SELECT pg_sleep(20)"
+                           : "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                             "WHERE x < 2000000000) SELECT COUNT(*) FROM c";
+    enqueue("slow", "{}", 1);
+    SupervisorProcess sup(dir, "", {"--workers", "1"}, {},
+                          config("", "[tasks.slow]\nsql = \"" + slow +
+                                         "\"\nmax_attempts = 1\ntimeout_ms = 300\n"));
+    auto start = std::chrono::steady_clock::now();
+    auto c = wait_for_counts([](auto& n) { return n["dead"] == 1; }, 15s);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+    ASSERT_EQ(c["dead"], 1) << describe(c);
+    std::string error = queue().list(*session_, "dead", "slow", 1).at(0).last_error;
+    EXPECT_NE(error.find("cancel"), std::string::npos) << error;
+}
+
+// 20,000 jobs, 8 workers, one worker SIGKILLed every 200 ms: every job ends
+// succeeded and its row exists exactly once.
+TEST_P(QueueE2ETest, ChaosKillingWorkersLosesAndDuplicatesNothing) {
+    TempDir dir;
+    constexpr int kJobs = 20'000;
+    std::vector<NewJob> jobs(kJobs);
+    for (int i = 0; i < kJobs; ++i) {
+        jobs[static_cast<std::size_t>(i)].task = "record_event";
+        jobs[static_cast<std::size_t>(i)].payload = "{\"kind\": \"k" + std::to_string(i) + "\"}";
+    }
+    session_->transact([&](Session& s) { queue().enqueue_many(s, jobs); });
+    SupervisorProcess sup(dir, "restart_backoff_ms = [10, 200]", {"--workers", "8"}, {},
+                          config("claim_batch = 16\nlease_s = 5\n"));
+    std::mt19937 random(std::random_device{}());
+    int kills = 0;
+    auto deadline = std::chrono::steady_clock::now() + 150s;
+    while (counts()["succeeded"] < kJobs && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(200ms);
+        json doc = sup.stats();
+        if (doc.is_null() || doc.is_discarded() || doc["workers"].empty()) continue;
+        const json& w = doc["workers"][random() % doc["workers"].size()];
+        if (::kill(w["pid"].get<pid_t>(), SIGKILL) == 0) ++kills;
+    }
+    auto c = counts();
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(30s), 0);
+    EXPECT_EQ(c["succeeded"], kJobs) << describe(c) << " after " << kills << " kills";
+    EXPECT_GT(kills, 10);
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM e2e_events"), kJobs);
+    EXPECT_EQ(scalar("SELECT COUNT(DISTINCT kind) FROM e2e_events"), kJobs);
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM dbsup_jobs j WHERE NOT EXISTS (SELECT 1 FROM "
+                     "e2e_events e WHERE e.job_id = CAST(j.id AS TEXT))"),
+              0);
+    json stats = sup.stats();
+    EXPECT_GT(stats["jobs"]["rescued_total"].get<int>(), 0) << stats["jobs"].dump();
+    // The database is the truth; a worker killed between COMMIT and its counter
+    // increment leaves a success uncounted, so the counter may be a little short.
+    EXPECT_EQ(stats["queue"]["succeeded"], kJobs);
+    EXPECT_GE(stats["jobs"]["claimed_total"].get<int>(), stats["jobs"]["succeeded_total"].get<int>());
+}
+
+TEST_P(QueueE2ETest, SigtermDrainsLeavesNothingRunningAndCountsNoAttemptForUnstarted) {
+    TempDir dir;
+    enqueue("sleep", R"({"ms": 200})", 1000);
+    SupervisorProcess sup(dir, "graceful_timeout_s = 10", {"--workers", "2"}, {},
+                          config("claim_batch = 8\n"));
+    wait_for_counts([](auto& n) { return n["succeeded"] >= 8; }, 20s);
+    auto stop = std::chrono::steady_clock::now();
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(15s), 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - stop, 10s);
+    auto c = counts();
+    EXPECT_EQ(c["running"], 0) << describe(c);
+    EXPECT_GT(c["available"], 0) << describe(c);
+    EXPECT_EQ(c["succeeded"] + c["available"], 1000) << describe(c);
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM dbsup_jobs WHERE state = 'available' AND attempts <> 0"),
+              0);
+    EXPECT_GT(sup.stats()["jobs"]["released_total"].get<int>(), 0);
+}
+
+TEST_P(QueueE2ETest, AJobWhoseWorkerHangsIsTakenBackWhenItsLeaseExpires) {
+    TempDir dir;
+    enqueue("sleep", R"({"ms": 1500})", 1);
+    SupervisorProcess sup(dir, "worker_timeout_s = 120", {"--workers", "2"}, {},
+                          config("lease_s = 1\n", "[worker]\nthreads = 1\n"));
+    std::string owner;
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (owner.empty() && std::chrono::steady_clock::now() < deadline) {
+        std::vector<Job> running = queue().list(*session_, "running", "", 1);
+        if (!running.empty()) owner = running[0].locked_by;
+        std::this_thread::sleep_for(20ms);
+    }
+    ASSERT_FALSE(owner.empty());
+    pid_t hung = std::stoi(owner.substr(owner.rfind(':') + 1));
+    ASSERT_EQ(::kill(hung, SIGSTOP), 0);
+    auto c = wait_for_counts([](auto& n) { return n["succeeded"] == 1; }, 20s);
+    ::kill(hung, SIGCONT);
+    EXPECT_EQ(c["succeeded"], 1) << describe(c);
+    Job job = queue().list(*session_, "succeeded", "", 1).at(0);
+    EXPECT_EQ(job.attempts, 2);
+    std::this_thread::sleep_for(2s);  // the woken worker must not undo the other's success
+    EXPECT_EQ(counts()["succeeded"], 1);
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+}
+
+TEST_P(QueueE2ETest, BulkEnqueueOfAHundredThousandLinesAndABadLineInTheMiddle) {
+    TempDir dir;
+    std::string good = (dir.path() / "good.jsonl").string();
+    std::string bad = (dir.path() / "bad.jsonl").string();
+    {
+        std::ofstream g(good), b(bad);
+        for (int i = 1; i <= 100'000; ++i) {
+            g << "{\"kind\": \"bulk-" << i << "\"}\n";
+            b << (i == 50'001 ? std::string("{\"kind\": oops}") : "{\"kind\": \"b\"}") << "\n";
+        }
+    }
+    std::ofstream(dir.path() / "c.toml") << config("");
+    std::string cfg = "--config " + (dir.path() / "c.toml").string();
+    CommandRun ok = run_command(cfg + " enqueue record_event --jsonl " + good);
+    EXPECT_EQ(ok.exit_code, 0) << ok.output;
+    EXPECT_NE(ok.output.find("enqueued 100000 jobs"), std::string::npos) << ok.output;
+    CommandRun rejected = run_command(cfg + " enqueue record_event --jsonl " + bad);
+    EXPECT_EQ(rejected.exit_code, 2) << rejected.output;
+    EXPECT_NE(rejected.output.find(bad + ":50001: not a JSON object"), std::string::npos)
+        << rejected.output;
+    EXPECT_EQ(counts()["available"], 100'000);
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM dbsup_jobs WHERE CAST(payload AS TEXT) LIKE '%bulk-77777%'"), 1);
+}
+
+DBSUP_BOTH_BACKENDS(QueueE2ETest);
+
+// Two supervisors (4 workers each) on one PostgreSQL queue: every job runs once.
+// The runs table has no unique key, so a job run twice would show as two rows.
+TEST(QueueTwoSupervisors, ShareOnePostgresQueueAndRunNoJobTwice) {
+    TestDatabases databases;
+    databases.drop_queue_tables(TestBackend::postgresql);
+    Session session(databases.pool(TestBackend::postgresql, PoolOptions{}), "two-supervisors");
+    session.transact([](Session& s) {
+        s.execute("DROP TABLE IF EXISTS e2e_runs");
+        s.execute("CREATE TABLE e2e_runs (job_id TEXT NOT NULL)");
+    });
+    QueueSchema::migrate(session);
+    Queue queue(QueueConfig{}, {});
+    std::string toml = databases.toml(TestBackend::postgresql) +
+                       "[queue]\npoll_interval_ms = 5\nclaim_batch = 8\n"
+                       "[tasks.record_run]\nsql = \"INSERT INTO e2e_runs VALUES (:job_id)\"\n";
+    TempDir dir;
+    SupervisorProcess a(dir, "", {"--workers", "4"}, {}, toml, "a");
+    SupervisorProcess b(dir, "", {"--workers", "4"}, {}, toml, "b");
+    for (SupervisorProcess* sup : {&a, &b})  // both at work before the jobs arrive
+        sup->wait_for([](const json& doc) { return doc["supervisor"]["workers_alive"] == 4; });
+    std::vector<NewJob> jobs(5000);
+    for (NewJob& j : jobs) j.task = "record_run";
+    session.transact([&](Session& s) { queue.enqueue_many(s, jobs); });
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (queue.counts(session)["succeeded"] < 5000 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(100ms);
+    a.signal(SIGTERM);
+    b.signal(SIGTERM);
+    EXPECT_EQ(a.wait_exit(), 0);
+    EXPECT_EQ(b.wait_exit(), 0);
+    EXPECT_EQ(queue.counts(session)["succeeded"], 5000);
+    auto scalar = [&](const char* sql) {
+        return session.transact([&](Session& s) { return s.execute(sql).scalar<std::int64_t>(); });
+    };
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM e2e_runs"), 5000);
+    EXPECT_EQ(scalar("SELECT COUNT(DISTINCT job_id) FROM e2e_runs"), 5000);
+    EXPECT_GT(a.stats()["jobs"]["succeeded_total"].get<int>(), 0) << "supervisor a did nothing";
+    EXPECT_GT(b.stats()["jobs"]["succeeded_total"].get<int>(), 0) << "supervisor b did nothing";
+}
+
+// The operator's commands against a real queue.
+TEST(JobsCli, ListShowRetryCancelAndCounts) {
+    TempDir dir;
+    std::string cfg = "--config " + (dir.path() / "c.toml").string();
+    std::ofstream(dir.path() / "c.toml")
+        << "[databases.main]\nurl = \"sqlite:///" << (dir.path() / "q.db").string() << "\"\n";
+    EXPECT_NE(run_command(cfg + " jobs counts").output.find("no queue tables yet: run "
+                                                            "dbsupervisor init-db"),
+              std::string::npos);
+    EXPECT_EQ(run_command(cfg + " init-db").exit_code, 0);
+    CommandRun added = run_command(cfg + " enqueue noop --payload '{\"a\": 1}' --delay 1h");
+    ASSERT_EQ(added.exit_code, 0) << added.output;
+    std::string id = added.output.substr(0, 36);
+    CommandRun list = run_command(cfg + " jobs list --json");
+    json listed = json::parse(list.output);
+    ASSERT_EQ(listed.size(), 1u) << list.output;
+    EXPECT_EQ(listed[0]["id"], id);
+    EXPECT_EQ(listed[0]["payload"]["a"], 1);
+    EXPECT_NE(run_command(cfg + " jobs show " + id).output.find("\"state\": \"available\""),
+              std::string::npos);
+    EXPECT_EQ(run_command(cfg + " jobs cancel " + id).exit_code, 0);
+    EXPECT_NE(run_command(cfg + " jobs show " + id).output.find("cancelled by operator"),
+              std::string::npos);
+    EXPECT_EQ(run_command(cfg + " jobs cancel " + id).exit_code, 1) << "a dead job was cancelled";
+    EXPECT_NE(run_command(cfg + " jobs retry --dead").output.find("1 dead job(s)"),
+              std::string::npos);
+    json counts = json::parse(run_command(cfg + " jobs counts --json").output);
+    EXPECT_EQ(counts["by_state"]["available"], 1);
+    EXPECT_EQ(run_command(cfg + " enqueue noop --delay soon").exit_code, 2);
+    EXPECT_EQ(run_command(cfg + " jobs show").exit_code, 2);
+}
+
+}  // namespace
+}  // namespace dbsup::test
