@@ -53,10 +53,11 @@ json seconds(const HistogramSnapshot& h) {
             {"p99", h.quantile_seconds(0.99)}};
 }
 
-void fold_labels(const ShmLabelTable& table, std::map<std::string, LabelTotals>& into) {
+void fold_labels(const ShmLabelTable& table, std::map<std::string, LabelTotals>& into,
+                 std::size_t first_column = 0) {
     for (std::size_t r = 0; r < table.published(); ++r) {
         LabelTotals& t = into[table.rows[r].read_name()];
-        for (std::size_t c = 0; c < t.counts.size(); ++c)
+        for (std::size_t c = first_column; c < t.counts.size(); ++c)
             t.counts[c] += table.rows[r].counters[c].load(std::memory_order_relaxed);
         t.seconds.add(table.rows[r].seconds.snapshot());
     }
@@ -96,7 +97,37 @@ void RetiredTotals::fold(const ShmWorkerSlot& slot) {
     for (std::size_t i = 0; i < timers.size(); ++i) timers[i].add(slot.timers[i].snapshot());
     fold_labels(slot.tasks, tasks);
     fold_labels(slot.queries, queries);
+    fold_labels(slot.pools, pools, kFirstPoolTotal);
 }
+
+namespace {
+
+// Per database: gauges summed over the live workers, totals over every worker
+// that ever ran (the retired ones included), waits as a histogram.
+json pools_json(const ShmSegment& segment, const std::vector<SupervisorView::Worker>& workers,
+                const RetiredTotals& totals) {
+    std::map<std::string, std::array<std::uint64_t, kFirstPoolTotal>> gauges;
+    for (const auto& w : workers) {
+        const ShmLabelTable& t = segment.slot(w.slot).pools;
+        for (std::size_t r = 0; r < t.published(); ++r)
+            for (std::size_t c = 0; c < kFirstPoolTotal; ++c)
+                gauges[t.rows[r].read_name()][c] += t.rows[r].counters[c].load();
+    }
+    constexpr const char* kNames[] = {"size", "in_use", "idle", "overflow", "checkouts_total",
+                                      "timeouts_total", "opened_total", "closed_total",
+                                      "recycled_total", "preping_failures_total"};
+    json out = json::object();
+    for (const auto& [name, t] : totals.pools) {
+        json row;
+        for (std::size_t c = 0; c < std::size(kNames); ++c)
+            row[kNames[c]] = c < kFirstPoolTotal ? gauges[name][c] : t.counts[c];
+        row["wait_seconds"] = seconds(t.seconds);
+        out[name] = row;
+    }
+    return out;
+}
+
+}  // namespace
 
 json StatsWriter::document(const SupervisorView& view, const ShmSegment& segment,
                            const RetiredTotals& retired) {
@@ -142,7 +173,7 @@ json StatsWriter::document(const SupervisorView& view, const ShmSegment& segment
           {"wait_seconds", timer(Timer::job_wait)},
           {"by_task", labels(totals.tasks, {"succeeded_total", "retried_total", "dead_total"})}}},
         {"queue", view.queue_depth},
-        {"pools", json::object()},
+        {"pools", pools_json(segment, view.workers, totals)},
         {"queries",
          {{"total", count(Counter::queries)},
           {"errors_total", count(Counter::query_errors)},
@@ -180,6 +211,23 @@ std::string StatsWriter::prometheus(const json& doc) {
                       "# TYPE dbsup_queue_jobs gauge\n"
                     : "")
             << "dbsup_queue_jobs{state=\"" << state << "\"} " << n.dump() << "\n";
+    // Labelled series: one HELP/TYPE per metric, then one line per label value.
+    auto labelled = [&](const std::string& metric, const char* help, const json& rows,
+                        const char* label, const char* field) {
+        if (rows.empty()) return;
+        out << "# HELP dbsup_" << metric << " " << help << "\n# TYPE dbsup_" << metric
+            << (metric.ends_with("_total") ? " counter" : " gauge") << "\n";
+        for (const auto& [key, row] : rows.items())
+            out << "dbsup_" << metric << "{" << label << "=\"" << key << "\"} "
+                << row[field].dump() << "\n";
+    };
+    for (const char* f : {"size", "in_use", "idle", "overflow", "checkouts_total",
+                          "timeouts_total", "opened_total", "closed_total"})
+        labelled(std::string("pool_") + f, "Connection pool figure, all workers.", doc["pools"],
+                 "database", f);
+    for (const char* f : {"succeeded_total", "retried_total", "dead_total"})
+        labelled(std::string("task_jobs_") + f, "Jobs by task.", doc["jobs"]["by_task"], "task",
+                 f);
     gauge("queries_total", "Queries run.", doc["queries"]["total"]);
     gauge("query_errors_total", "Queries that failed.", doc["queries"]["errors_total"]);
     gauge("transactions_committed_total", "Transactions committed.",

@@ -19,7 +19,7 @@ namespace dbsup {
 
 /// The figures of one dynamic label (a task, a query label).
 struct LabelTotals {
-    std::array<std::uint64_t, 3> counts{};
+    std::array<std::uint64_t, ShmLabelRow::kCounters> counts{};
     HistogramSnapshot seconds;
 };
 
@@ -29,6 +29,7 @@ struct RetiredTotals {
     std::array<HistogramSnapshot, static_cast<std::size_t>(Timer::kCount)> timers{};
     std::map<std::string, LabelTotals> tasks;
     std::map<std::string, LabelTotals> queries;
+    std::map<std::string, LabelTotals> pools;  // totals only; gauges come from live workers
 
     /// Adds a slot's figures (its worker has exited).
     void fold(const ShmWorkerSlot& slot);

@@ -92,6 +92,11 @@ TEST_P(QueueE2ETest, ASqlTaskCommitsItsRowWithTheJob) {
     EXPECT_EQ(stats["jobs"]["succeeded_total"], 300) << stats.dump();
     EXPECT_EQ(stats["jobs"]["by_task"]["record_event"]["succeeded_total"], 300);
     EXPECT_EQ(stats["queue"]["succeeded"], 300);
+    const json& pool = stats["pools"]["main"];
+    EXPECT_GT(pool["checkouts_total"].get<int>(), 0) << stats["pools"].dump();
+    EXPECT_GE(pool["opened_total"].get<int>(), 2);
+    EXPECT_EQ(pool["wait_seconds"]["count"], pool["checkouts_total"]);
+    EXPECT_EQ(pool["in_use"], 0) << "the workers are gone; their gauges with them";
 }
 
 TEST_P(QueueE2ETest, PermanentErrorsGoToDeadAtOnceWithTheReason) {

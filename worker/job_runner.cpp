@@ -4,6 +4,7 @@
 
 #include "shared/db/database_manager.hpp"
 #include "shared/errors.hpp"
+#include "worker/batch_transaction.hpp"
 #include "worker/permanent_job_error.hpp"
 
 namespace dbsup {
@@ -11,6 +12,9 @@ namespace {
 
 constexpr std::size_t kSucceeded = 0, kRetried = 1, kDead = 2;  // task table columns
 constexpr auto kPruneEvery = std::chrono::seconds(60);
+// How long jobs may share one transaction: long enough to amortise a commit
+// over many quick jobs, short enough that a slow one does not hold the others.
+constexpr auto kBatchWindow = std::chrono::milliseconds(20);
 
 std::uint64_t ns_since(std::chrono::steady_clock::time_point start) {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -87,33 +91,64 @@ void JobRunner::work_loop(std::size_t index) {
     --threads_running_;
 }
 
+// Jobs whose task runs on the queue's database share transactions (see
+// BatchTransaction); any other job, and any job of a batch that could not
+// commit, runs on its own with run_job().
 void JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_session) {
     const std::int64_t now = Queue::now_ms();
+    BatchTransaction batch(queue_session, queue_, owner_, kBatchWindow);
+    std::vector<std::pair<Job, BatchTransaction::Failure>> failures;
+    auto settle = [&] {
+        BatchTransaction::Flushed flushed = batch.flush();
+        for (const auto& done : flushed.succeeded) on_success(done.job, done.run_ns);
+        for (const Job& job : flushed.redo) run_job(job, queue_session);
+        for (const auto& [job, f] : failures) on_failure(job, queue_session, f.error, f.permanent, 0);
+        failures.clear();
+    };
     for (std::size_t i = 0; i < jobs.size(); ++i) {
         if (stopping_) {
-            std::vector<Job> rest(jobs.begin() + static_cast<std::ptrdiff_t>(i), jobs.end());
-            try {
-                slot_.add(Counter::jobs_released, queue_.release(queue_session, rest, owner_));
-            } catch (const std::exception& e) {
-                spdlog::warn("worker (pid {}): cannot release {} claimed jobs ({}); their "
-                             "leases will expire", getpid(), rest.size(), e.what());
-            }
+            settle();
+            release(std::vector<Job>(jobs.begin() + static_cast<std::ptrdiff_t>(i), jobs.end()),
+                    queue_session);
             return;
         }
-        auto waited = std::max<std::int64_t>(0, now - jobs[i].run_at_ms);
+        const Job& job = jobs[i];
+        auto waited = std::max<std::int64_t>(0, now - job.run_at_ms);
         slot_.timer(Timer::job_wait).record(static_cast<std::uint64_t>(waited) * 1'000'000ULL);
-        run_job(jobs[i], queue_session);
+        const TaskDefinition* task = tasks_.find(job.task);
+        nlohmann::json payload = nlohmann::json::parse(job.payload, nullptr, false);
+        if (!task || payload.is_discarded() || !payload.is_object()) {
+            failures.push_back({job, {permanent_reason(job, task), true}});
+        } else if (task->database != config_.queue.database) {
+            settle();
+            run_job(job, queue_session);
+        } else if (auto failure = batch.run(job, *task, payload)) {
+            failures.push_back({job, *failure});
+        }
+        if (batch.due()) settle();
+    }
+    settle();
+}
+
+std::string JobRunner::permanent_reason(const Job& job, const TaskDefinition* task) {
+    return task ? "the payload is not a JSON object" : "unknown task '" + job.task + "'";
+}
+
+void JobRunner::release(const std::vector<Job>& jobs, Session& queue_session) {
+    try {
+        slot_.add(Counter::jobs_released, queue_.release(queue_session, jobs, owner_));
+    } catch (const std::exception& e) {
+        spdlog::warn("worker (pid {}): cannot release {} claimed jobs ({}); their leases will "
+                     "expire", getpid(), jobs.size(), e.what());
     }
 }
 
 void JobRunner::run_job(const Job& job, Session& queue_session) {
     const Clock::time_point started = Clock::now();
     const TaskDefinition* task = tasks_.find(job.task);
-    if (!task)
-        return on_failure(job, queue_session, "unknown task '" + job.task + "'", true, started);
     nlohmann::json payload = nlohmann::json::parse(job.payload, nullptr, false);
-    if (payload.is_discarded() || !payload.is_object())
-        return on_failure(job, queue_session, "the payload is not a JSON object", true, started);
+    if (!task || payload.is_discarded() || !payload.is_object())
+        return on_failure(job, queue_session, permanent_reason(job, task), true, 0);
     Session& session = DatabaseManager::instance().session(task->database);
     const bool same_database = task->database == config_.queue.database;
     try {
@@ -133,18 +168,17 @@ void JobRunner::run_job(const Job& job, Session& queue_session) {
         // between runs it again (at least once); same database: exactly once.
         if (!same_database)
             queue_session.transact([&](Session& s) { queue_.complete(s, job, owner_); });
-        on_success(job, started);
+        on_success(job, ns_since(started));
     } catch (const PermanentJobError& e) {
         session.rollback();
-        on_failure(job, queue_session, e.what(), true, started);
+        on_failure(job, queue_session, e.what(), true, ns_since(started));
     } catch (const std::exception& e) {
         session.rollback();
-        on_failure(job, queue_session, e.what(), false, started);
+        on_failure(job, queue_session, e.what(), false, ns_since(started));
     }
 }
 
-void JobRunner::count_task(const Job& job, std::size_t column, Clock::time_point started) {
-    std::uint64_t ns = ns_since(started);
+void JobRunner::count_task(const Job& job, std::size_t column, std::uint64_t ns) {
     slot_.timer(Timer::job_run).record(ns);
     if (ShmLabelRow* row = slot_.tasks.find_or_add(job.task, label_mutex_)) {
         row->counters[column].fetch_add(1, std::memory_order_relaxed);
@@ -152,22 +186,22 @@ void JobRunner::count_task(const Job& job, std::size_t column, Clock::time_point
     }
 }
 
-void JobRunner::on_success(const Job& job, Clock::time_point started) {
+void JobRunner::on_success(const Job& job, std::uint64_t run_ns) {
     slot_.add(Counter::jobs_succeeded);
-    count_task(job, kSucceeded, started);
+    count_task(job, kSucceeded, run_ns);
 }
 
 void JobRunner::on_failure(const Job& job, Session& queue_session, const std::string& error,
-                           bool permanent, Clock::time_point started) {
+                           bool permanent, std::uint64_t run_ns) {
     try {
         switch (queue_.fail(queue_session, job, owner_, error, permanent)) {
             case Queue::Outcome::retried:
                 slot_.add(Counter::jobs_retried);
-                count_task(job, kRetried, started);
+                count_task(job, kRetried, run_ns);
                 break;
             case Queue::Outcome::dead:
                 slot_.add(Counter::jobs_dead);
-                count_task(job, kDead, started);
+                count_task(job, kDead, run_ns);
                 spdlog::warn("job {} ({}) is dead after {} attempt(s): {}", job.id, job.task,
                              job.attempts, error);
                 break;

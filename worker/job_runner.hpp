@@ -47,10 +47,12 @@ private:
     void housekeeping_loop();
     void run_claimed(std::vector<Job>& jobs, Session& queue_session);
     void run_job(const Job& job, Session& queue_session);
-    void on_success(const Job& job, Clock::time_point started);
+    void release(const std::vector<Job>& jobs, Session& queue_session);
+    void on_success(const Job& job, std::uint64_t run_ns);
     void on_failure(const Job& job, Session& queue_session, const std::string& error,
-                    bool permanent, Clock::time_point started);
-    void count_task(const Job& job, std::size_t column, Clock::time_point started);
+                    bool permanent, std::uint64_t run_ns);
+    void count_task(const Job& job, std::size_t column, std::uint64_t run_ns);
+    static std::string permanent_reason(const Job& job, const TaskDefinition* task);
     /// Sleeps up to `ms`, waking early on request_stop().
     void pause(std::chrono::milliseconds ms);
 

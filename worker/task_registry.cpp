@@ -45,7 +45,8 @@ TaskDefinition sql_task(const TaskConfig& config) {
             [statements, name](const Job& job, const nlohmann::json& payload, Session& s) {
                 for (const NamedSql& statement : statements)
                     s.execute(statement.sql, bind(statement, job, payload, name));
-            }};
+            },
+            true};
 }
 
 void sleep_task(const Job&, const nlohmann::json& payload, Session&) {
@@ -63,9 +64,9 @@ void demo_task(const Job&, const nlohmann::json& payload, Session& s) {
 TaskRegistry TaskRegistry::from_config(const Config& config) {
     TaskRegistry registry;
     const std::string& db = config.queue.database;
-    registry.add({"noop", db, 0, [](const Job&, const nlohmann::json&, Session&) {}});
-    registry.add({"sleep", db, 0, sleep_task});
-    registry.add({"demo", db, 0, demo_task});
+    registry.add({"noop", db, 0, [](const Job&, const nlohmann::json&, Session&) {}, false});
+    registry.add({"sleep", db, 0, sleep_task, false});
+    registry.add({"demo", db, 0, demo_task, true});
     for (const auto& [name, task] : config.tasks) registry.add(sql_task(task));
     return registry;
 }

@@ -26,6 +26,7 @@ struct TaskDefinition {
     std::string database;
     std::int64_t timeout_ms = 0;  // 0 = no limit
     TaskHandler handler;
+    bool uses_session = true;  // false: the handler runs no statement (no savepoint needed)
 };
 
 class TaskRegistry {

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <csignal>
 #include <ctime>
+#include <iterator>
+#include <mutex>
 
 #include "config/config_error.hpp"
 #include "config/config_loader.hpp"
@@ -54,6 +56,22 @@ bool check_databases(const Config& config, std::size_t slot) {
     return true;
 }
 
+// Copies this process's pool figures into its slot (the main thread is the
+// pools table's only writer).
+void publish_pools(ShmWorkerSlot& slot, std::mutex& append_mutex) {
+    for (const PoolStats& p : DatabaseManager::instance().pool_stats()) {
+        ShmLabelRow* row = slot.pools.find_or_add(p.name, append_mutex);
+        if (!row) continue;
+        const std::uint64_t figures[] = {p.size, p.in_use, p.idle, p.overflow,
+                                         p.checkouts_total, p.timeouts_total, p.opened_total,
+                                         p.closed_total, p.recycled_total,
+                                         p.preping_failures_total};
+        for (std::size_t i = 0; i < std::size(figures); ++i)
+            row->counters[i].store(figures[i], std::memory_order_relaxed);
+        row->seconds.assign(p.wait);
+    }
+}
+
 // Heartbeats while the runner works; a TERM/INT drains it (heartbeats go on
 // meanwhile, so a long drain is not mistaken for a hang); returns the exit code.
 int heartbeat_loop(ShmWorkerSlot& slot, const ShmHeader& header, JobRunner& runner) {
@@ -61,8 +79,10 @@ int heartbeat_loop(ShmWorkerSlot& slot, const ShmHeader& header, JobRunner& runn
     const timespec tick{0, 100'000'000};
     const bool frozen = std::getenv("DBSUP_TEST_FREEZE_HEARTBEAT") != nullptr;  // test switch
     bool draining = false;
+    std::mutex pools_mutex;
     for (;;) {
         if (!frozen) slot.heartbeat_ns.store(monotonic_ns(), std::memory_order_relaxed);
+        publish_pools(slot, pools_mutex);
         if (!draining && getppid() != static_cast<pid_t>(header.supervisor_pid.load())) {
             runner.request_stop();  // orphaned: finish what runs, then go
             draining = true;

@@ -70,8 +70,10 @@ std::unique_ptr<Connection> ConnectionPool::take_idle_or_reserve(
         --counters_.waiting;
         if (!woke) throw_timeout(Clock::now() - start);
     }
-    counters_.wait_nanoseconds_total += static_cast<std::uint64_t>(
+    auto waited = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
+    counters_.wait_nanoseconds_total += waited;
+    wait_.record(waited);
     if (!idle_.empty()) {
         std::unique_ptr<Connection> connection = std::move(idle_.back());
         idle_.pop_back();
@@ -178,6 +180,8 @@ void ConnectionPool::give_back(std::unique_ptr<Connection> connection) noexcept 
 PoolStats ConnectionPool::stats() const {
     std::lock_guard lock(mutex_);
     PoolStats s = counters_;
+    s.wait = wait_.snapshot();
+    s.size = options_.size;
     s.in_use = in_use_.size();
     s.idle = idle_.size();
     s.overflow = open_ > options_.size ? open_ - options_.size : 0;

@@ -67,6 +67,7 @@ private:
     std::vector<Connection*> in_use_;
     std::size_t open_ = 0;  // idle + in use + being opened
     PoolStats counters_;
+    ShmHistogram wait_{};  // checkout waits (process memory; published by the worker)
     bool abandoned_ = false;
     bool stopping_ = false;
     std::unique_ptr<std::thread> leak_watcher_;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "shared/metrics/histogram.hpp"
 
 namespace dbsup {
 
@@ -40,6 +41,7 @@ struct PoolStats {
     std::uint64_t preping_failures_total = 0;
     std::uint64_t leaks_total = 0;
     std::uint64_t wait_nanoseconds_total = 0;
+    HistogramSnapshot wait;  // how long checkouts waited
 };
 
 }  // namespace dbsup

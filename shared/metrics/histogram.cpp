@@ -39,6 +39,13 @@ HistogramSnapshot ShmHistogram::snapshot() const noexcept {
     return s;
 }
 
+void ShmHistogram::assign(const HistogramSnapshot& from) noexcept {
+    for (std::size_t i = 0; i < buckets.size(); ++i)
+        buckets[i].store(from.buckets[i], std::memory_order_relaxed);
+    sum_ns.store(from.sum_ns, std::memory_order_relaxed);
+    count.store(from.count, std::memory_order_relaxed);
+}
+
 void HistogramSnapshot::add(const HistogramSnapshot& other) noexcept {
     count += other.count;
     sum_ns += other.sum_ns;

@@ -30,6 +30,9 @@ struct ShmHistogram {
         count.fetch_add(1, std::memory_order_relaxed);
     }
     HistogramSnapshot snapshot() const noexcept;
+    /// Overwrites this histogram with a copy (its one writer publishing figures
+    /// kept elsewhere, e.g. a pool's wait times).
+    void assign(const HistogramSnapshot& from) noexcept;
 
     /// The bucket a duration falls in.
     static int bucket_of(std::uint64_t nanoseconds) noexcept;

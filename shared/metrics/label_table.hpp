@@ -21,7 +21,8 @@ namespace dbsup {
 struct ShmLabelRow {
     static constexpr std::size_t kNameWords = 8;  // 64 bytes of name, NUL-padded
     std::array<std::atomic<std::uint64_t>, kNameWords> name;
-    std::array<std::atomic<std::uint64_t>, 4> counters;  // meaning chosen by the table's user
+    static constexpr std::size_t kCounters = 10;
+    std::array<std::atomic<std::uint64_t>, kCounters> counters;  // meaning chosen by the table's user
     ShmHistogram seconds;
 
     std::string read_name() const;

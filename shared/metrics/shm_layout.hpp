@@ -34,6 +34,14 @@ enum class Counter : std::uint32_t {
 /// Histograms of one worker, durations in nanoseconds.
 enum class Timer : std::uint32_t { job_run, job_wait, query, transaction, kCount };
 
+/// The columns of a pool row: gauges first, then totals (kFirstTotal on).
+enum class PoolColumn : std::size_t {
+    size, in_use, idle, overflow,
+    checkouts, timeouts, opened, closed, recycled, preping_failures, kCount
+};
+constexpr std::size_t kFirstPoolTotal = static_cast<std::size_t>(PoolColumn::checkouts);
+static_assert(static_cast<std::size_t>(PoolColumn::kCount) <= ShmLabelRow::kCounters);
+
 enum class WorkerState : std::uint64_t { empty, starting, ready, draining, stopped };
 
 struct ShmWorkerSlot {
@@ -46,6 +54,7 @@ struct ShmWorkerSlot {
     std::array<ShmHistogram, static_cast<std::size_t>(Timer::kCount)> timers;
     ShmLabelTable tasks;    // per task: counters[0..2] succeeded, retried, dead
     ShmLabelTable queries;  // per "operation:table:service": total, errors, slow
+    ShmLabelTable pools;    // per database: PoolColumn figures, seconds = checkout waits
 
     void add(Counter c, std::uint64_t n = 1) noexcept {
         counters[static_cast<std::size_t>(c)].fetch_add(n, std::memory_order_relaxed);
@@ -61,7 +70,7 @@ struct ShmWorkerSlot {
 
 struct ShmHeader {
     static constexpr std::uint64_t kMagic = 0x7075736264627364ULL;  // "dsbdbsup"
-    static constexpr std::uint64_t kLayoutVersion = 1;
+    static constexpr std::uint64_t kLayoutVersion = 2;
     static constexpr std::size_t kMaxWorkers = 256;
     static constexpr std::size_t kMaxConfigBytes = 64 * 1024;
 

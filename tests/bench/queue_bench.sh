@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Queue throughput, end to end with the real binary (run by `scripts/bench queue`,
+# which builds Release and starts a throwaway PostgreSQL first):
+#   bulk enqueue of N jobs from JSON Lines, then processing them with --workers 8,
+#   for the `noop` task and a one-INSERT SQL task, on SQLite and PostgreSQL.
+# Each figure is the median of REPS runs, in jobs per second; processing time runs
+# from the supervisor's start (start-up included) to the last job succeeded.
+#   queue_bench.sh BINARY [N] [REPS]
+set -euo pipefail
+bin="$1"; n="${2:-100000}"; reps="${3:-3}"
+work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
+seq 1 "$n" | sed 's/.*/{"i": &}/' > "$work/jobs.jsonl"
+
+now_ns() { date +%s%N; }
+rate() { echo $(( $2 * 1000000000 / ($1 > 0 ? $1 : 1) )); }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+write_config() {  # backend -> config file
+  local db
+  if [ "$1" = sqlite ]; then
+    rm -f "$work"/bench.db*
+    db="url = \"sqlite:///$work/bench.db\""
+  else
+    psql -q "$DBSUP_TEST_PG_URL" -c "DROP TABLE IF EXISTS dbsup_jobs, dbsup_schema, bench_events" \
+      >/dev/null
+    db="url = \"$DBSUP_TEST_PG_URL\"
+password_env = \"DBSUP_TEST_PG_PASSWORD\""
+  fi
+  cat > "$work/c.toml" <<TOML
+[supervisor]
+stats_file = "$work/stats.json"
+stats_interval_ms = 100
+[databases.main]
+$db
+pool_size = 6
+[queue]
+claim_batch = 64
+poll_interval_ms = 20
+[tasks.insert_one]
+sql = "INSERT INTO bench_events (job_id) VALUES (:job_id)"
+TOML
+  "$bin" --config "$work/c.toml" init-db >/dev/null
+  if [ "$1" = sqlite ]; then
+    sqlite3 "$work/bench.db" "CREATE TABLE bench_events (job_id TEXT PRIMARY KEY)"
+  else
+    psql -q "$DBSUP_TEST_PG_URL" -c "CREATE TABLE bench_events (job_id TEXT PRIMARY KEY)" >/dev/null
+  fi
+}
+
+one_run() {  # backend task -> "enqueue_rate process_rate"
+  write_config "$1"
+  local t0 t1 t2 pid
+  t0=$(now_ns)
+  "$bin" --config "$work/c.toml" enqueue "$2" --jsonl "$work/jobs.jsonl" >/dev/null
+  t1=$(now_ns)
+  rm -f "$work/stats.json"
+  "$bin" --config "$work/c.toml" --workers 8 --log-level error &
+  pid=$!
+  until grep -q "\"succeeded\": $n\b" "$work/stats.json" 2>/dev/null; do sleep 0.05; done
+  t2=$(now_ns)
+  kill -TERM "$pid"; wait "$pid"
+  echo "$(rate $((t1 - t0)) "$n") $(rate $((t2 - t1)) "$n")"
+}
+
+printf "%-11s %-11s %18s %18s\n" backend task "enqueue jobs/s" "process jobs/s"
+for backend in sqlite postgresql; do
+  for task in noop insert_one; do
+    results="$(for _ in $(seq "$reps"); do one_run "$backend" "$task"; done)"
+    printf "%-11s %-11s %18s %18s\n" "$backend" "$task" \
+      "$(cut -d' ' -f1 <<<"$results" | median)" "$(cut -d' ' -f2 <<<"$results" | median)"
+  done
+done

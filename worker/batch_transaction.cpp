@@ -1,0 +1,141 @@
+#include "worker/batch_transaction.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "shared/errors.hpp"
+#include "worker/permanent_job_error.hpp"
+
+namespace dbsup {
+namespace {
+
+constexpr std::chrono::milliseconds kNoLimit = std::chrono::hours(24);
+
+std::uint64_t ns_since(std::chrono::steady_clock::time_point start) {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::steady_clock::now() - start)
+                                          .count());
+}
+
+}  // namespace
+
+BatchTransaction::BatchTransaction(Session& session, const Queue& queue, const std::string& owner,
+                                   std::chrono::milliseconds window)
+    : session_(session), queue_(queue), owner_(owner), window_(window) {}
+
+BatchTransaction::~BatchTransaction() { session_.rollback(); }
+
+bool BatchTransaction::due() const noexcept {
+    return broken_ ||
+           (!pending_.empty() && std::chrono::steady_clock::now() - opened_at_ >= window_);
+}
+
+// SQLite's limit is a deadline, so it is set for each job; PostgreSQL's
+// statement_timeout holds for the rest of the transaction, so it is sent only
+// when it changes.
+void BatchTransaction::apply_timeout(const TaskDefinition& task) {
+    if (session_.backend() == Backend::sqlite) {
+        session_.connection().limit_transaction_time(
+            task.timeout_ms > 0 ? std::chrono::milliseconds(task.timeout_ms) : kNoLimit);
+        return;
+    }
+    if (task.timeout_ms <= 0 || task.timeout_ms == timeout_ms_) return;
+    session_.connection().limit_transaction_time(std::chrono::milliseconds(task.timeout_ms));
+    timeout_ms_ = task.timeout_ms;
+}
+
+std::optional<BatchTransaction::Failure> BatchTransaction::run(const Job& job,
+                                                               const TaskDefinition& task,
+                                                               const nlohmann::json& payload) {
+    const auto started = std::chrono::steady_clock::now();
+    try {
+        if (!session_.in_transaction()) {
+            session_.begin();
+            opened_at_ = started;
+            timeout_ms_ = 0;
+        }
+        if (!task.uses_session) {
+            task.handler(job, payload, session_);
+            pending_.push_back({job, ns_since(started)});
+            return std::nullopt;
+        }
+        apply_timeout(task);
+        session_.execute("SAVEPOINT dbsup_job");
+    } catch (const std::exception&) {
+        broken_ = true;  // no transaction to run in: the job is redone on its own
+        pending_.push_back({job, 0});
+        return std::nullopt;
+    }
+    std::optional<Failure> failure;
+    try {
+        task.handler(job, payload, session_);
+        session_.execute("RELEASE SAVEPOINT dbsup_job");
+        pending_.push_back({job, ns_since(started)});
+        return std::nullopt;
+    } catch (const PermanentJobError& e) {
+        failure = Failure{e.what(), true};
+    } catch (const std::exception& e) {
+        failure = Failure{e.what(), false};
+    }
+    try {  // the job's own work goes; the batch's stays
+        if (!session_.in_transaction()) throw std::runtime_error("the transaction ended");
+        session_.execute("ROLLBACK TO SAVEPOINT dbsup_job");
+        session_.execute("RELEASE SAVEPOINT dbsup_job");
+    } catch (const std::exception&) {
+        broken_ = true;  // the whole transaction is gone: every job of it is redone
+        pending_.push_back({job, 0});
+        return std::nullopt;
+    }
+    return failure;
+}
+
+bool BatchTransaction::complete_pending() {
+    if (session_.backend() == Backend::sqlite)
+        session_.connection().limit_transaction_time(kNoLimit);  // no job's deadline applies here
+    std::string sql =
+        "UPDATE dbsup_jobs SET state = 'succeeded', locked_by = NULL, locked_until = NULL, "
+        "last_error = NULL, finished_at = $2, updated_at = $2 "
+        "WHERE state = 'running' AND locked_by = $1 AND id IN (";
+    Params params{owner_, Queue::now_ms()};
+    for (std::size_t i = 0; i < pending_.size(); ++i) {
+        sql += (i ? ", $" : "$") + std::to_string(i + 3);
+        params.emplace_back(pending_[i].job.id);
+    }
+    sql += ")";
+    return session_.execute(sql, params).affected_rows ==
+           static_cast<std::int64_t>(pending_.size());
+}
+
+BatchTransaction::Flushed BatchTransaction::flush() noexcept {
+    Flushed out;
+    if (pending_.empty()) {
+        session_.rollback();  // only failed jobs' savepoints were in it
+        broken_ = false;
+        return out;
+    }
+    bool committed = false;
+    if (!broken_) {
+        try {
+            if (complete_pending()) {
+                session_.commit();
+                committed = true;
+            } else {
+                spdlog::warn("a batch of {} jobs lost a lease before it committed; running them "
+                             "one at a time", pending_.size());
+            }
+        } catch (const std::exception& e) {
+            spdlog::warn("a batch of {} jobs could not commit ({}); running them one at a time",
+                         pending_.size(), e.what());
+        }
+    }
+    session_.rollback();
+    if (committed) {
+        out.succeeded = std::move(pending_);
+    } else {
+        for (Done& d : pending_) out.redo.push_back(std::move(d.job));
+    }
+    pending_.clear();
+    broken_ = false;
+    return out;
+}
+
+}  // namespace dbsup

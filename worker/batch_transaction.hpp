@@ -1,0 +1,69 @@
+// Several jobs of one claimed batch sharing one transaction on the queue's
+// database, so one commit (one fsync) covers many jobs. Each job's task runs
+// inside its own savepoint: a job that fails rolls back to its savepoint
+// alone, the others stay. flush() marks every pending job succeeded with one
+// guarded UPDATE and commits; if that cannot happen exactly as planned (a
+// lease was taken back meanwhile, the commit failed, the connection broke),
+// nothing of the batch is kept and its jobs are handed back to be run one by
+// one, so no job's work is ever committed without its completion or twice.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shared/queue/queue.hpp"
+#include "worker/task_registry.hpp"
+
+namespace dbsup {
+
+class BatchTransaction {
+public:
+    struct Done {
+        Job job;
+        std::uint64_t run_ns;
+    };
+    struct Failure {
+        std::string error;
+        bool permanent;
+    };
+    struct Flushed {
+        std::vector<Done> succeeded;  // committed
+        std::vector<Job> redo;        // rolled back: run these one at a time
+    };
+
+    /// window: how long jobs may share one transaction before it is committed.
+    BatchTransaction(Session& session, const Queue& queue, const std::string& owner,
+                     std::chrono::milliseconds window);
+    ~BatchTransaction();
+    BatchTransaction(const BatchTransaction&) = delete;
+    BatchTransaction& operator=(const BatchTransaction&) = delete;
+
+    /// Runs the job's task in the shared transaction. nullopt: done, pending
+    /// the commit; a Failure: rolled back to its savepoint. When the whole
+    /// transaction is lost, broken() turns true and the job is kept for redo.
+    std::optional<Failure> run(const Job& job, const TaskDefinition& task,
+                               const nlohmann::json& payload);
+    bool broken() const noexcept { return broken_; }
+    /// The window has passed (or the transaction is broken): time to flush().
+    bool due() const noexcept;
+    Flushed flush() noexcept;
+
+private:
+    void apply_timeout(const TaskDefinition& task);
+    bool complete_pending();
+
+    Session& session_;
+    const Queue& queue_;
+    const std::string& owner_;
+    std::chrono::milliseconds window_;
+    std::chrono::steady_clock::time_point opened_at_{};
+    std::int64_t timeout_ms_ = 0;  // the limit set in this transaction, 0 = none yet
+    std::vector<Done> pending_;
+    bool broken_ = false;
+};
+
+}  // namespace dbsup
