@@ -24,7 +24,10 @@ void QueueKeeper::release_claims(std::size_t slot, pid_t pid, const std::string&
     }
 }
 
-const nlohmann::json& QueueKeeper::refresh_depth() noexcept {
+const nlohmann::json& QueueKeeper::refresh_depth(bool now) noexcept {
+    auto at = std::chrono::steady_clock::now();
+    if (!now && at - depth_read_at_ < std::chrono::seconds(1)) return depth_;
+    depth_read_at_ = at;
     try {
         auto counts = queue_.counts(DatabaseManager::instance().session(database_));
         depth_ = nlohmann::json(counts);

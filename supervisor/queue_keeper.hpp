@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -21,8 +22,9 @@ public:
 
     /// Puts back every job the worker in `slot` with `pid` still held.
     void release_claims(std::size_t slot, pid_t pid, const std::string& reason) noexcept;
-    /// Jobs by state now; the last known figures when the database is away.
-    const nlohmann::json& refresh_depth() noexcept;
+    /// Jobs by state, read at most once a second (a count over the whole table
+    /// is not free) unless `now`; the last known figures when the database is away.
+    const nlohmann::json& refresh_depth(bool now = false) noexcept;
     std::uint64_t rescued_total() const noexcept { return rescued_total_; }
 
 private:
@@ -31,6 +33,7 @@ private:
     std::uint64_t rescued_total_ = 0;
     nlohmann::json depth_ = nlohmann::json::object();
     bool depth_error_logged_ = false;
+    std::chrono::steady_clock::time_point depth_read_at_{};
 };
 
 }  // namespace dbsup

@@ -303,7 +303,7 @@ void Supervisor::write_stats() noexcept {
     next_stats_at_ = Clock::now() + std::chrono::milliseconds(config_.supervisor.stats_interval_ms);
     try {
         SupervisorView v = view();
-        v.queue_depth = queue_.refresh_depth();
+        v.queue_depth = queue_.refresh_depth(state_ == State::stopped);  // exact at the end
         nlohmann::json doc = StatsWriter::document(v, segment_, retired_);
         StatsWriter::write(config_.supervisor.stats_file, doc);
         progress_.update(doc);

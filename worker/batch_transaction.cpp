@@ -53,7 +53,11 @@ std::optional<BatchTransaction::Failure> BatchTransaction::run(const Job& job,
             opened_at_ = started;
             timeout_ms_ = 0;
         }
-        if (!task.uses_session) {
+        // PostgreSQL pays a round trip per SAVEPOINT and RELEASE, so there a
+        // batch runs without them: a failing job rolls the whole batch back and
+        // its jobs are run again one at a time. SQLite's savepoints are free.
+        if (!task.uses_session || session_.backend() == Backend::postgresql) {
+            if (task.uses_session) apply_timeout(task);
             task.handler(job, payload, session_);
             pending_.push_back({job, ns_since(started)});
             return std::nullopt;
@@ -61,7 +65,9 @@ std::optional<BatchTransaction::Failure> BatchTransaction::run(const Job& job,
         apply_timeout(task);
         session_.execute("SAVEPOINT dbsup_job");
     } catch (const std::exception&) {
-        broken_ = true;  // no transaction to run in: the job is redone on its own
+        // The job failed outside a savepoint, or there is no transaction: the
+        // batch is lost, and its jobs (this one too) are redone one at a time.
+        broken_ = true;
         pending_.push_back({job, 0});
         return std::nullopt;
     }
@@ -97,7 +103,8 @@ bool BatchTransaction::complete_pending() {
         "WHERE state = 'running' AND locked_by = $1 AND id IN (";
     Params params{owner_, Queue::now_ms()};
     for (std::size_t i = 0; i < pending_.size(); ++i) {
-        sql += (i ? ", $" : "$") + std::to_string(i + 3);
+        sql += i ? ", $" : "$";
+        sql += std::to_string(i + 3);
         params.emplace_back(pending_[i].job.id);
     }
     sql += ")";

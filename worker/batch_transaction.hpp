@@ -1,7 +1,8 @@
 // Several jobs of one claimed batch sharing one transaction on the queue's
-// database, so one commit (one fsync) covers many jobs. Each job's task runs
-// inside its own savepoint: a job that fails rolls back to its savepoint
-// alone, the others stay. flush() marks every pending job succeeded with one
+// database, so one commit (one fsync) covers many jobs. On SQLite each job's
+// task runs inside its own savepoint: a job that fails rolls back to its
+// savepoint alone, the others stay. On PostgreSQL, where a savepoint costs two
+// round trips, a failing job loses the whole batch instead (see below). flush() marks every pending job succeeded with one
 // guarded UPDATE and commits; if that cannot happen exactly as planned (a
 // lease was taken back meanwhile, the commit failed, the connection broke),
 // nothing of the batch is kept and its jobs are handed back to be run one by

@@ -45,7 +45,8 @@ NamedSql NamedSql::compile(std::string_view t) {
             std::string name(t.substr(i + 1, end - i - 1));
             auto it = std::find(out.names.begin(), out.names.end(), name);
             if (it == out.names.end()) it = out.names.insert(out.names.end(), name);
-            out.sql += "$" + std::to_string(it - out.names.begin() + 1);
+            out.sql += '$';  // appended apart: GCC 12 -O2 misreports "$" + string (-Wrestrict)
+            out.sql += std::to_string(it - out.names.begin() + 1);
             i = end;
         } else {
             out.sql += t[i++];

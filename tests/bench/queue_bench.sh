@@ -56,7 +56,8 @@ one_run() {  # backend task -> "enqueue_rate process_rate"
   rm -f "$work/stats.json"
   "$bin" --config "$work/c.toml" --workers 8 --log-level error &
   pid=$!
-  until grep -q "\"succeeded\": $n\b" "$work/stats.json" 2>/dev/null; do sleep 0.05; done
+  # the workers' own count (from shared memory), not a query on the table
+  until grep -q "\"succeeded_total\": $n\b" "$work/stats.json" 2>/dev/null; do sleep 0.05; done
   t2=$(now_ns)
   kill -TERM "$pid"; wait "$pid"
   echo "$(rate $((t1 - t0)) "$n") $(rate $((t2 - t1)) "$n")"
