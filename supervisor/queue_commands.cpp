@@ -69,13 +69,13 @@ std::vector<NewJob> read_jsonl(std::istream& in, const std::string& source, cons
     std::string line;
     for (std::size_t number = 1; std::getline(in, line); ++number) {
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        json parsed = json::parse(line, nullptr, false);
-        if (parsed.is_discarded() || !parsed.is_object())
+        auto first = line.find_first_not_of(" \t\r");
+        if (line[first] != '{' || !json::accept(line))  // a JSON text opening with { is an object
             throw std::invalid_argument(source + ":" + std::to_string(number) +
                                         ": not a JSON object: " + line.substr(0, 80) +
                                         " (nothing was enqueued)");
         NewJob job = base;
-        job.payload = parsed.dump();
+        job.payload = std::move(line);
         jobs.push_back(std::move(job));
     }
     return jobs;

@@ -172,12 +172,17 @@ TEST_P(QueueE2ETest, ChaosKillingWorkersLosesAndDuplicatesNothing) {
     constexpr int kJobs = 20'000;
     std::vector<NewJob> jobs(kJobs);
     for (int i = 0; i < kJobs; ++i) {
-        jobs[static_cast<std::size_t>(i)].task = "record_event";
+        jobs[static_cast<std::size_t>(i)].task = "record_event_slowly";
         jobs[static_cast<std::size_t>(i)].payload = "{\"kind\": \"k" + std::to_string(i) + "\"}";
     }
     session_->transact([&](Session& s) { queue().enqueue_many(s, jobs); });
-    SupervisorProcess sup(dir, "restart_backoff_ms = [10, 200]", {"--workers", "8"}, {},
-                          config("claim_batch = 16\nlease_s = 5\n"));
+    // Each job also counts to 3000, so the run lasts long enough for many kills.
+    SupervisorProcess sup(
+        dir, "restart_backoff_ms = [10, 200]", {"--workers", "8"}, {},
+        config("claim_batch = 16\nlease_s = 5\n",
+               "[tasks.record_event_slowly]\nmax_attempts = 100\nsql = [\"INSERT INTO e2e_events "
+               "(job_id, kind) VALUES (:job_id, :kind)\", \"WITH RECURSIVE c(x) AS (SELECT 1 "
+               "UNION ALL SELECT x + 1 FROM c WHERE x < 3000) SELECT COUNT(*) FROM c\"]\n"));
     std::mt19937 random(std::random_device{}());
     int kills = 0;
     auto deadline = std::chrono::steady_clock::now() + 150s;

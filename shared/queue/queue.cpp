@@ -44,12 +44,16 @@ std::vector<Job> jobs_of(const Result& result) {
     return jobs;
 }
 
-nlohmann::json parse_payload(const std::string& payload) {
-    nlohmann::json parsed = nlohmann::json::parse(payload, nullptr, false);
-    if (parsed.is_discarded() || !parsed.is_object())
+// A valid JSON text that starts with '{' is an object. accept() checks the
+// syntax without building a document, so a payload is never parsed twice.
+const std::string& checked_payload(const std::string& payload) {
+    auto first = payload.find_first_not_of(" \t\r\n");
+    if (first == std::string::npos || payload[first] != '{' || !nlohmann::json::accept(payload))
         throw Error(ErrorCode::usage, "the payload is not a JSON object: " + payload.substr(0, 80));
-    return parsed;
+    return payload;
 }
+
+std::string json_string(const std::string& text) { return nlohmann::json(text).dump(); }
 
 std::mt19937_64& jitter_engine() {
     thread_local std::mt19937_64 engine{std::random_device{}() ^
@@ -123,22 +127,27 @@ std::vector<std::string> Queue::enqueue_many(Session& session,
     ids.reserve(jobs.size());
     const std::int64_t now = now_ms();
     const std::string sql = batch_insert_sql(session.backend());
+    // The batch's JSON array is written directly: ids are hex, numbers are
+    // numbers, names are escaped, and each payload is checked JSON object text.
+    std::string rows;
     for (std::size_t start = 0; start < jobs.size(); start += kBatchRows) {
-        nlohmann::json rows = nlohmann::json::array();
+        rows = "[";
         for (std::size_t i = start; i < std::min(jobs.size(), start + kBatchRows); ++i) {
             const NewJob& j = jobs[i];
             if (j.task.empty()) throw Error(ErrorCode::usage, "a job needs a task name");
             ids.push_back(new_uuid7());
-            rows.push_back({{"id", ids.back()},
-                            {"queue", j.queue.empty() ? config_.name : j.queue},
-                            {"task", j.task},
-                            {"payload", parse_payload(j.payload)},
-                            {"priority", j.priority},
-                            {"run_at", j.run_at_ms > 0 ? j.run_at_ms : now},
-                            {"max_attempts",
-                             j.max_attempts > 0 ? j.max_attempts : default_max_attempts(j.task)}});
+            rows += (i == start ? "{\"id\":\"" : ",{\"id\":\"") + ids.back() + "\",\"queue\":" +
+                    json_string(j.queue.empty() ? config_.name : j.queue) +
+                    ",\"task\":" + json_string(j.task) + ",\"payload\":" +
+                    checked_payload(j.payload) + ",\"priority\":" + std::to_string(j.priority) +
+                    ",\"run_at\":" + std::to_string(j.run_at_ms > 0 ? j.run_at_ms : now) +
+                    ",\"max_attempts\":" +
+                    std::to_string(j.max_attempts > 0 ? j.max_attempts
+                                                      : default_max_attempts(j.task)) +
+                    "}";
         }
-        session.execute(sql, {rows.dump(), now});
+        rows += "]";
+        session.execute(sql, {rows, now});
     }
     return ids;
 }
