@@ -9,7 +9,9 @@
 #include "config/config_error.hpp"
 #include "config/config_loader.hpp"
 #include "supervisor/check_config_command.hpp"
+#include "shared/log_file.hpp"
 #include "supervisor/queue_commands.hpp"
+#include "supervisor/stats_command.hpp"
 #include "supervisor/run_command.hpp"
 #include "worker/worker_process.hpp"
 
@@ -18,7 +20,8 @@ namespace {
 
 constexpr const char* kSignals =
     "Signals (supervisor): TERM/INT graceful drain; second TERM/INT fast; QUIT immediate;\n"
-    "HUP reload; TTIN/TTOU one worker more/fewer; USR1 write stats, reopen log.\n"
+    "HUP reload (not built yet); TTIN/TTOU one worker more/fewer; USR1 write stats, reopen\n"
+    "the log file.\n"
     "Exit codes: 0 ok, 1 failure (e.g. a database unreachable), 2 bad arguments or\n"
     "configuration, 3 command not built into this version yet.";
 
@@ -62,6 +65,8 @@ int Cli::run(int argc, char** argv) {
     app.add_option("--pidfile", overrides.pidfile, "pidfile; refuses a second supervisor");
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+    std::string log_file;
+    app.add_option("--log-file", log_file, "append logs to this file (reopened on SIGUSR1)");
 
     auto* check = app.add_subcommand("check-config",
                                      "validate the configuration (connects to nothing) and print "
@@ -111,7 +116,14 @@ int Cli::run(int argc, char** argv) {
     for (CLI::App* sub : jobs->get_subcommands({}))
         sub->add_flag("--json", jo.json, "JSON for scripts");
 
-    for (const char* name : {"stats", "health", "analyze"})
+    std::string stats_path;
+    bool stats_json = false, stats_watch = false;
+    auto* stats = app.add_subcommand("stats", "the supervisor's stats file as a table");
+    stats->add_option("--file", stats_path, "default: --stats-file or [supervisor] stats_file");
+    stats->add_flag("--json", stats_json, "print the JSON itself");
+    stats->add_flag("--watch", stats_watch, "redraw every second until interrupted");
+
+    for (const char* name : {"health", "analyze"})
         app.add_subcommand(name, "(not built yet)")->allow_extras();
     app.require_subcommand(0, 1);
     for (CLI::App* sub : app.get_subcommands({})) sub->fallthrough();
@@ -122,10 +134,20 @@ int Cli::run(int argc, char** argv) {
         int code = app.exit(e);
         return code == 0 ? kExitOk : kExitUsage;
     }
+    try {
+        if (!log_file.empty()) LogFile::redirect_stderr(log_file);
+    } catch (const std::exception& e) {
+        std::cerr << "dbsupervisor: " << e.what() << "\n";
+        return kExitUsage;
+    }
     setup_logging(log_level);
     try {
         if (check->parsed()) return CheckConfigCommand::run(overrides);
-        if (worker->parsed()) return WorkerProcess::run(shm_name, slot, generation);
+        if (worker->parsed()) return WorkerProcess::run(shm_name, slot, generation, log_file);
+        if (stats->parsed())
+            return StatsCommand::run(
+                stats_path.empty() ? load_config(overrides).supervisor.stats_file : stats_path,
+                stats_json, stats_watch);
         if (init_db->parsed()) return QueueCommands::init_db(load_config(overrides));
         if (enqueue->parsed()) return QueueCommands::enqueue(load_config(overrides), enq);
         if (jobs->parsed()) {
@@ -134,7 +156,7 @@ int Cli::run(int argc, char** argv) {
         }
         for (CLI::App* sub : app.get_subcommands())
             if (sub != run) return not_built(sub->get_name());
-        return RunCommand::run(load_config(overrides), demo_jobs);
+        return RunCommand::run(load_config(overrides), {demo_jobs, log_file, log_level});
     } catch (const ConfigError& e) {
         for (const auto& d : e.diagnostics()) std::cerr << "error: " << d.to_string() << "\n";
         return kExitUsage;

@@ -82,17 +82,18 @@ void prepare_queue(const Config& config, std::int64_t demo_jobs) {
 
 }  // namespace
 
-int RunCommand::run(const Config& config, std::int64_t demo_jobs) {
+int RunCommand::run(const Config& config, const RunOptions& options) {
     check_stats_directory(config.supervisor.stats_file);
     Pidfile pidfile(config.supervisor.pidfile);
     if (!verify(config)) return kExitFailure;
     try {
-        prepare_queue(config, demo_jobs);
+        prepare_queue(config, options.demo_jobs);
     } catch (const Error& e) {
         spdlog::error("queue: {}", e.what());
         return e.code() == ErrorCode::usage ? kExitUsage : kExitFailure;
     }
-    Supervisor supervisor(config, std::filesystem::read_symlink("/proc/self/exe").string());
+    Supervisor supervisor(config, std::filesystem::read_symlink("/proc/self/exe").string(),
+                          options.log_file, options.log_level);
     return supervisor.run();
 }
 

@@ -2,15 +2,21 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "config/config.hpp"
 
 namespace dbsup {
 
+struct RunOptions {
+    std::int64_t demo_jobs = 0;  // > 0: enqueue that many `demo` jobs before the workers start
+    std::string log_file;        // given to the workers too; reopened on SIGUSR1
+    std::string log_level = "info";
+};
+
 class RunCommand {
 public:
-    /// demo_jobs > 0: enqueue that many `demo` jobs before the workers start.
-    static int run(const Config& config, std::int64_t demo_jobs = 0);
+    static int run(const Config& config, const RunOptions& options = {});
 };
 
 }  // namespace dbsup

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "config/config_printer.hpp"
+#include "shared/log_file.hpp"
 #include "worker/exit_codes.hpp"
 
 namespace dbsup {
@@ -58,9 +59,12 @@ std::string clean_and_name() {
 }
 }  // namespace
 
-Supervisor::Supervisor(Config config, std::string self_executable)
+Supervisor::Supervisor(Config config, std::string self_executable, std::string log_file,
+                       std::string log_level)
     : config_(std::move(config)),
       self_(std::move(self_executable)),
+      log_file_(std::move(log_file)),
+      log_level_(std::move(log_level)),
       segment_(ShmSegment::create(clean_and_name(), ShmHeader::kMaxWorkers,
                                   ConfigPrinter::to_toml(config_))),
       signals_(io_),
@@ -130,6 +134,7 @@ void Supervisor::process_requests() {
     process_scaling();
     check_heartbeats();
     if (pending_stats_ || Clock::now() >= next_stats_at_) {
+        if (pending_stats_) reopen_log();
         pending_stats_ = false;
         write_stats();
     }
@@ -163,6 +168,18 @@ void Supervisor::process_shutdown_request() {
         spdlog::info("supervisor: {} shutdown; killing the workers",
                      requested == Shutdown::fast ? "fast" : "immediate");
         signal_workers(SIGKILL);
+    }
+}
+
+// USR1: the log file may have been rotated; reopen it here and in every worker.
+void Supervisor::reopen_log() noexcept {
+    if (log_file_.empty()) return;
+    try {
+        LogFile::redirect_stderr(log_file_);
+        signal_workers(SIGUSR1);
+        spdlog::info("supervisor: log file {} reopened", log_file_);
+    } catch (const std::exception& e) {
+        spdlog::error("supervisor: {}; logging on to the old file", e.what());
     }
 }
 
@@ -268,10 +285,12 @@ void Supervisor::spawn(std::size_t index) {
     s.generation += 1;
     if (s.generation > 1) ++restarts_total_;
     try {
-        bp::child child(bp::exe = self_,
-                        bp::args = {"worker", "--shm", segment_.name(), "--slot",
-                                    std::to_string(index), "--generation",
-                                    std::to_string(s.generation)});
+        std::vector<std::string> args = {"--log-level", log_level_};
+        if (!log_file_.empty()) args.insert(args.end(), {"--log-file", log_file_});
+        args.insert(args.end(), {"worker", "--shm", segment_.name(), "--slot",
+                                 std::to_string(index), "--generation",
+                                 std::to_string(s.generation)});
+        bp::child child(bp::exe = self_, bp::args = args);
         s.pid = child.id();
         child.detach();  // we reap; ~child() must not kill or wait
         s.started_at = Clock::now();

@@ -28,7 +28,9 @@ public:
     enum class Shutdown { none, graceful, fast, immediate };
 
     /// @throws std::runtime_error when the segment cannot be created.
-    Supervisor(Config config, std::string self_executable);
+    /// log_file/log_level: passed on to every worker ("" = stderr).
+    Supervisor(Config config, std::string self_executable, std::string log_file = "",
+               std::string log_level = "info");
     /// Runs until shut down; returns the process exit code.
     int run();
 
@@ -55,12 +57,15 @@ private:
     void spawn(std::size_t slot);
     void write_stats() noexcept;
     void signal_workers(int sig);
+    void reopen_log() noexcept;
     void set_state(State state);
     bool any_alive() const;
     SupervisorView view() const;
 
     Config config_;
     std::string self_;
+    std::string log_file_;
+    std::string log_level_;
     ShmSegment segment_;
     boost::asio::io_context io_;
     boost::asio::signal_set signals_;

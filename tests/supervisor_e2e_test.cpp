@@ -191,5 +191,43 @@ TEST(Supervisor, AMissingStatsDirectoryIsAClearError) {
         << out;
 }
 
+TEST(Supervisor, StatsCommandPrintsATableAndTheJson) {
+    TempDir dir;
+    SupervisorProcess sup(dir, "", {"--workers", "2"});
+    sup.wait_for([](const json& doc) { return all_ready(doc, 2); });
+    CommandRun table = run_command("stats --file " + sup.stats_path());
+    EXPECT_EQ(table.exit_code, 0) << table.output;
+    EXPECT_NE(table.output.find("workers 2/2"), std::string::npos) << table.output;
+    EXPECT_NE(table.output.find("POOL"), std::string::npos) << table.output;
+    CommandRun raw = run_command("stats --json --file " + sup.stats_path());
+    EXPECT_EQ(json::parse(raw.output)["supervisor"]["workers_alive"], 2) << raw.output;
+    CommandRun missing = run_command("stats --file " + (dir.path() / "nope.json").string());
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_NE(missing.output.find("is a supervisor running"), std::string::npos) << missing.output;
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+}
+
+// logrotate's way: move the file away, send USR1; later lines go to a new file.
+TEST(Supervisor, Usr1ReopensTheLogFile) {
+    TempDir dir;
+    std::string log = (dir.path() / "dbsup.log").string();
+    SupervisorProcess sup(dir, "", {"--workers", "1", "--log-file", log});
+    json doc = sup.wait_for([](const json& d) { return all_ready(d, 1); });
+    std::filesystem::rename(log, log + ".1");
+    sup.signal(SIGUSR1);
+    std::this_thread::sleep_for(300ms);
+    ::kill(doc["workers"][0]["pid"].get<pid_t>(), SIGKILL);
+    sup.wait_for([](const json& d) { return d["supervisor"]["restarts_total"] == 1; });
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+    std::ifstream in(log);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find("terminated by signal 9"), std::string::npos) << "new log: " << text;
+    std::ifstream old(log + ".1");
+    std::string old_text((std::istreambuf_iterator<char>(old)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(old_text.find("terminated by signal 9"), std::string::npos) << old_text;
+}
+
 }  // namespace
 }  // namespace dbsup::test

@@ -13,6 +13,7 @@
 #include "config/config_error.hpp"
 #include "config/config_loader.hpp"
 #include "shared/db/database_manager.hpp"
+#include "shared/log_file.hpp"
 #include "shared/metrics/shm_segment.hpp"
 #include "worker/exit_codes.hpp"
 #include "worker/job_runner.hpp"
@@ -56,6 +57,14 @@ bool check_databases(const Config& config, std::size_t slot) {
     return true;
 }
 
+void reopen(const std::string& log_file) noexcept {
+    try {
+        LogFile::redirect_stderr(log_file);
+    } catch (const std::exception& e) {
+        spdlog::error("worker (pid {}): {}", getpid(), e.what());
+    }
+}
+
 // Copies this process's pool figures into its slot (the main thread is the
 // pools table's only writer).
 void publish_pools(ShmWorkerSlot& slot, std::mutex& append_mutex) {
@@ -74,7 +83,8 @@ void publish_pools(ShmWorkerSlot& slot, std::mutex& append_mutex) {
 
 // Heartbeats while the runner works; a TERM/INT drains it (heartbeats go on
 // meanwhile, so a long drain is not mistaken for a hang); returns the exit code.
-int heartbeat_loop(ShmWorkerSlot& slot, const ShmHeader& header, JobRunner& runner) {
+int heartbeat_loop(ShmWorkerSlot& slot, const ShmHeader& header, JobRunner& runner,
+                   const std::string& log_file) {
     const sigset_t signals = stop_signals();
     const timespec tick{0, 100'000'000};
     const bool frozen = std::getenv("DBSUP_TEST_FREEZE_HEARTBEAT") != nullptr;  // test switch
@@ -90,6 +100,7 @@ int heartbeat_loop(ShmWorkerSlot& slot, const ShmHeader& header, JobRunner& runn
         if (draining && runner.stopped()) return exit_codes::kDrained;
         int sig = sigtimedwait(&signals, nullptr, &tick);
         if (sig == SIGQUIT) _exit(exit_codes::kDrained);
+        if (sig == SIGUSR1 && !log_file.empty()) reopen(log_file);
         if ((sig == SIGTERM || sig == SIGINT) && !draining) {
             slot.state.store(static_cast<std::uint64_t>(WorkerState::draining));
             runner.request_stop();
@@ -101,7 +112,7 @@ int heartbeat_loop(ShmWorkerSlot& slot, const ShmHeader& header, JobRunner& runn
 }  // namespace
 
 int WorkerProcess::run(const std::string& shm_name, std::size_t slot_index,
-                       std::uint64_t generation) {
+                       std::uint64_t generation, const std::string& log_file) {
     // Die with the supervisor, and notice if it already died before this line.
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     setpgid(0, 0);  // a terminal's Ctrl-C reaches the supervisor only; it drains us
@@ -130,7 +141,7 @@ int WorkerProcess::run(const std::string& shm_name, std::size_t slot_index,
                                          static_cast<std::uint64_t>(getpid())));
         runner.start();
         slot.state.store(static_cast<std::uint64_t>(WorkerState::ready));
-        int code = heartbeat_loop(slot, segment.header(), runner);
+        int code = heartbeat_loop(slot, segment.header(), runner, log_file);
         runner.join();
         DatabaseManager::instance().close_worker();
         slot.state.store(static_cast<std::uint64_t>(WorkerState::stopped));

@@ -17,7 +17,9 @@ namespace dbsup {
 class WorkerProcess {
 public:
     /// Runs the worker to its end; returns its exit code.
-    static int run(const std::string& shm_name, std::size_t slot, std::uint64_t generation);
+    /// log_file: reopened on SIGUSR1 ("" = plain stderr).
+    static int run(const std::string& shm_name, std::size_t slot, std::uint64_t generation,
+                   const std::string& log_file = "");
 };
 
 }  // namespace dbsup

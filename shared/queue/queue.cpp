@@ -224,6 +224,15 @@ std::size_t Queue::release(Session& session, const std::vector<Job>& jobs,
 
 namespace {
 
+// On PostgreSQL, housekeeping skips rows another transaction holds (a batch
+// completing them right now): waiting for them in an arbitrary order could
+// deadlock with that batch, and there is nothing to renew or rescue there.
+std::string unlocked_running(Session& session, const std::string& where) {
+    if (session.backend() != Backend::postgresql) return "state = 'running' AND " + where;
+    return "id IN (SELECT id FROM dbsup_jobs WHERE state = 'running' AND " + where +
+           " FOR UPDATE SKIP LOCKED)";
+}
+
 // Running jobs matching `where` go back to available, or to dead when they are
 // out of attempts (a job that kills its worker every time must stop somewhere).
 std::size_t take_back(Session& session, const std::string& where, const Params& params) {
@@ -233,7 +242,7 @@ std::size_t take_back(Session& session, const std::string& where, const Params& 
                       "state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'available' "
                       "END, finished_at = CASE WHEN attempts >= max_attempts THEN CAST($1 AS BIGINT) END, "
                       "last_error = $2, locked_by = NULL, locked_until = NULL, updated_at = $1 "
-                      "WHERE state = 'running' AND " + where,
+                      "WHERE " + where,
                       params)
                 .affected_rows);
     });
@@ -243,11 +252,13 @@ std::size_t take_back(Session& session, const std::string& where, const Params& 
 
 std::size_t Queue::release_owner(Session& session, const std::string& owner,
                                  const std::string& reason) const {
-    return take_back(session, "locked_by = $3", {now_ms(), reason, owner});
+    // Blocking on purpose: the dead worker's transactions end when its server
+    // backends notice, and its jobs are taken back then.
+    return take_back(session, "state = 'running' AND locked_by = $3", {now_ms(), reason, owner});
 }
 
 std::size_t Queue::rescue_expired(Session& session) const {
-    return take_back(session, "locked_until < $1",
+    return take_back(session, unlocked_running(session, "locked_until < $1"),
                      {now_ms(), std::string("lease expired: its worker stopped renewing it")});
 }
 
@@ -255,8 +266,8 @@ std::size_t Queue::renew(Session& session, const std::string& owner) const {
     const std::int64_t now = now_ms();
     return session.transact([&](Session& s) {
         return static_cast<std::size_t>(
-            s.execute("UPDATE dbsup_jobs SET locked_until = $2 "
-                      "WHERE state = 'running' AND locked_by = $1",
+            s.execute("UPDATE dbsup_jobs SET locked_until = $2 WHERE " +
+                          unlocked_running(s, "locked_by = $1"),
                       {owner, now + config_.lease_s * 1000})
                 .affected_rows);
     });

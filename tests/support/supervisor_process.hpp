@@ -60,6 +60,7 @@ public:
     }
 
     pid_t pid() const { return pid_; }
+    const std::string& stats_path() const { return stats_; }
     void signal(int sig) const { ::kill(pid_, sig); }
 
     /// The stats document, or null if it is not (yet) readable.
