@@ -20,7 +20,7 @@ namespace {
 
 constexpr const char* kSignals =
     "Signals (supervisor): TERM/INT graceful drain; second TERM/INT fast; QUIT immediate;\n"
-    "HUP reload (not built yet); TTIN/TTOU one worker more/fewer; USR1 write stats, reopen\n"
+    "HUP reload; TTIN/TTOU one worker more/fewer; USR1 write stats, reopen\n"
     "the log file.\n"
     "Exit codes: 0 ok, 1 failure (e.g. a database unreachable), 2 bad arguments or\n"
     "configuration, 3 command not built into this version yet.";
@@ -156,7 +156,9 @@ int Cli::run(int argc, char** argv) {
         }
         for (CLI::App* sub : app.get_subcommands())
             if (sub != run) return not_built(sub->get_name());
-        return RunCommand::run(load_config(overrides), {demo_jobs, log_file, log_level});
+        return RunCommand::run(load_config(overrides),
+                               {demo_jobs, log_file, log_level,
+                                [overrides] { return load_config(overrides); }});
     } catch (const ConfigError& e) {
         for (const auto& d : e.diagnostics()) std::cerr << "error: " << d.to_string() << "\n";
         return kExitUsage;

@@ -63,9 +63,47 @@ private:
     std::string path_;
 };
 
+// Every worker may open pool_size + max_overflow connections to each database:
+// a PostgreSQL server that cannot take that many more is refused up front,
+// instead of failing workers one by one under load.
+void check_connection_capacity(const Config& config) {
+    for (const auto& [name, db] : config.databases) {
+        if (db.url.backend != Backend::postgresql) continue;
+        std::int64_t needed = config.supervisor.workers * (db.pool_size + db.max_overflow);
+        Result r;
+        try {
+            r = DatabaseManager::instance().transact(name, [](Session& s) {
+                return s.execute(
+                    "SELECT current_setting('max_connections')::int, "
+                    "current_setting('superuser_reserved_connections')::int, (SELECT COUNT(*) "
+                    "FROM pg_stat_activity WHERE backend_type = 'client backend')");
+            });
+        } catch (const Error&) {
+            if (db.optional) continue;  // degraded: reported by the verification already
+            throw;
+        }
+        std::int64_t max = r[0].get<std::int64_t>(0), reserved = r[0].get<std::int64_t>(1),
+                     used = r[0].get<std::int64_t>(2);
+        std::int64_t free = max - reserved - used;
+        if (needed > free)
+            throw ConfigError({{config.source, "databases." + name + ".pool_size",
+                                std::to_string(config.supervisor.workers) + " workers x (pool_size " +
+                                    std::to_string(db.pool_size) + " + max_overflow " +
+                                    std::to_string(db.max_overflow) + ") = " +
+                                    std::to_string(needed) +
+                                    " connections, but the server takes " + std::to_string(free) +
+                                    " more (max_connections " + std::to_string(max) + " - " +
+                                    std::to_string(reserved) + " reserved - " +
+                                    std::to_string(used) +
+                                    " in use): lower --workers or the pool, or raise "
+                                    "max_connections"}});
+    }
+}
+
 // The queue's tables are created or upgraded before any worker claims a job.
 void prepare_queue(const Config& config, std::int64_t demo_jobs) {
     DatabaseManager::instance().init_worker(config.databases, "dbsupervisor/supervisor");
+    check_connection_capacity(config);
     Session& session = DatabaseManager::instance().session(config.queue.database);
     std::int64_t version = QueueSchema::migrate(session);
     spdlog::info("queue: database '{}', schema version {}", config.queue.database, version);
@@ -93,7 +131,7 @@ int RunCommand::run(const Config& config, const RunOptions& options) {
         return e.code() == ErrorCode::usage ? kExitUsage : kExitFailure;
     }
     Supervisor supervisor(config, std::filesystem::read_symlink("/proc/self/exe").string(),
-                          options.log_file, options.log_level);
+                          options.log_file, options.log_level, options.reload);
     return supervisor.run();
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "config/config.hpp"
@@ -12,6 +13,7 @@ struct RunOptions {
     std::int64_t demo_jobs = 0;  // > 0: enqueue that many `demo` jobs before the workers start
     std::string log_file;        // given to the workers too; reopened on SIGUSR1
     std::string log_level = "info";
+    std::function<Config()> reload;  // SIGHUP: the configuration read again
 };
 
 class RunCommand {

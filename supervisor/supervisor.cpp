@@ -12,6 +12,7 @@
 #include <cstring>
 #include <thread>
 
+#include "config/config_error.hpp"
 #include "config/config_printer.hpp"
 #include "shared/log_file.hpp"
 #include "worker/exit_codes.hpp"
@@ -60,11 +61,12 @@ std::string clean_and_name() {
 }  // namespace
 
 Supervisor::Supervisor(Config config, std::string self_executable, std::string log_file,
-                       std::string log_level)
+                       std::string log_level, std::function<Config()> reload)
     : config_(std::move(config)),
       self_(std::move(self_executable)),
       log_file_(std::move(log_file)),
       log_level_(std::move(log_level)),
+      reload_(std::move(reload)),
       segment_(ShmSegment::create(clean_and_name(), ShmHeader::kMaxWorkers,
                                   ConfigPrinter::to_toml(config_))),
       signals_(io_),
@@ -127,11 +129,10 @@ void Supervisor::wait_for_tick() {
 void Supervisor::process_requests() {
     process_shutdown_request();
     process_child_exits();
-    if (pending_reload_) {
-        pending_reload_ = false;
-        spdlog::warn("supervisor: SIGHUP reload is not built into this version yet; ignored");
-    }
+    if (pending_reload_ && shutdown_ == Shutdown::none) reload();
+    pending_reload_ = false;
     process_scaling();
+    process_replacements();
     check_heartbeats();
     if (pending_stats_ || Clock::now() >= next_stats_at_) {
         if (pending_stats_) reopen_log();
@@ -201,7 +202,7 @@ void Supervisor::process_child_exits() {
 void Supervisor::on_child_exit(std::size_t index, int status) {
     WorkerSlot& s = slots_[index];
     ShmWorkerSlot& shm = segment_.slot(index);
-    bool expected = shutdown_ != Shutdown::none || !s.wanted;
+    bool expected = shutdown_ != Shutdown::none || !s.wanted || s.replacing;
     spdlog::log(expected ? spdlog::level::info : spdlog::level::warn,
                 "worker {} (pid {}) {}", index, s.pid, describe(status));
     retired_.fold(shm);
@@ -211,6 +212,12 @@ void Supervisor::on_child_exit(std::size_t index, int status) {
     std::memset(static_cast<void*>(&shm), 0, sizeof(ShmWorkerSlot));
     s.pid = 0;
     if (shutdown_ != Shutdown::none || !s.wanted) return;
+    if (s.replacing) {  // drained for a reload: its successor starts now
+        s.replacing = false;
+        s.crashes = 0;
+        s.next_spawn_at = Clock::now();
+        return;
+    }
     if (WIFEXITED(status) && WEXITSTATUS(status) == exit_codes::kConfigError) {
         spdlog::error("worker {} reported a configuration error; not respawning it", index);
         s.wanted = false;
@@ -245,6 +252,55 @@ void Supervisor::check_heartbeats() {
                       slots_[i].pid, config_.supervisor.worker_timeout_s);
         ::kill(slots_[i].pid, SIGKILL);
         segment_.slot(i).heartbeat_ns.store(0);  // one kill per hang
+    }
+}
+
+// HUP: the configuration is read and validated again; on any error the old one
+// stays and the reason is logged. On success it is published in the segment and
+// the workers are replaced one at a time, each new one reading it at start.
+void Supervisor::reload() {
+    if (!reload_) return;
+    Config next;
+    try {
+        next = reload_();
+        segment_.replace_config(ConfigPrinter::to_toml(next));
+    } catch (const ConfigError& e) {
+        for (const auto& d : e.diagnostics()) spdlog::error("supervisor: reload: {}", d.to_string());
+        spdlog::error("supervisor: reload failed; keeping the old configuration");
+        return;
+    } catch (const std::exception& e) {
+        spdlog::error("supervisor: reload failed ({}); keeping the old configuration", e.what());
+        return;
+    }
+    pending_scale_ += static_cast<int>(next.supervisor.workers - config_.supervisor.workers);
+    next.supervisor.workers = config_.supervisor.workers;  // process_scaling() moves it
+    config_ = std::move(next);
+    std::size_t n = 0;
+    for (WorkerSlot& s : slots_)
+        if (s.pid > 0) {
+            s.replace = true;
+            ++n;
+        }
+    spdlog::info("supervisor: configuration reloaded from {}; replacing {} workers one at a time",
+                 config_.source, n);
+}
+
+// One worker at a time: the next is told to drain only when no replacement is
+// under way and every live worker is ready, so capacity never drops by more than one.
+void Supervisor::process_replacements() {
+    if (shutdown_ != Shutdown::none) return;
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        const WorkerSlot& s = slots_[i];
+        if (s.replacing || (s.wanted && s.pid == 0)) return;
+        if (s.pid > 0 && segment_.slot(i).state.load() != static_cast<std::uint64_t>(WorkerState::ready))
+            return;
+    }
+    for (WorkerSlot& s : slots_) {
+        if (!s.replace || s.pid <= 0) continue;
+        s.replace = false;
+        s.replacing = true;
+        ::kill(s.pid, SIGTERM);
+        return;
     }
 }
 

@@ -11,6 +11,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,8 +30,9 @@ public:
 
     /// @throws std::runtime_error when the segment cannot be created.
     /// log_file/log_level: passed on to every worker ("" = stderr).
+    /// reload: reads and validates the configuration again (SIGHUP).
     Supervisor(Config config, std::string self_executable, std::string log_file = "",
-               std::string log_level = "info");
+               std::string log_level = "info", std::function<Config()> reload = {});
     /// Runs until shut down; returns the process exit code.
     int run();
 
@@ -43,6 +45,8 @@ private:
         int crashes = 0;
         Clock::time_point started_at{};
         Clock::time_point next_spawn_at{};
+        bool replace = false;    // runs with an older configuration: replace it (HUP)
+        bool replacing = false;  // told to drain for that; respawn at once when it exits
     };
 
     void wait_for_signal();
@@ -53,6 +57,8 @@ private:
     void on_child_exit(std::size_t slot, int status);
     void check_heartbeats();
     void process_scaling();
+    void reload();
+    void process_replacements();
     void launch_missing_workers();
     void spawn(std::size_t slot);
     void write_stats() noexcept;
@@ -66,6 +72,7 @@ private:
     std::string self_;
     std::string log_file_;
     std::string log_level_;
+    std::function<Config()> reload_;
     ShmSegment segment_;
     boost::asio::io_context io_;
     boost::asio::signal_set signals_;

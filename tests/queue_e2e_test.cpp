@@ -356,5 +356,19 @@ TEST(JobsCli, ListShowRetryCancelAndCounts) {
     EXPECT_EQ(run_command(cfg + " jobs show").exit_code, 2);
 }
 
+// workers x (pool_size + max_overflow) beyond what PostgreSQL takes: refused.
+TEST(RunCli, RefusesMoreConnectionsThanPostgresTakes) {
+    TestDatabases databases;
+    TempDir dir;
+    std::ofstream(dir.path() / "c.toml") << databases.toml(TestBackend::postgresql);
+    CommandRun r = run_command("--config " + (dir.path() / "c.toml").string() +
+                               " --workers 60 --stats-file " + (dir.path() / "s.json").string());
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("60 workers x (pool_size 5 + max_overflow 2) = 420 connections, but "
+                            "the server takes"),
+              std::string::npos)
+        << r.output;
+}
+
 }  // namespace
 }  // namespace dbsup::test

@@ -229,5 +229,35 @@ TEST(Supervisor, Usr1ReopensTheLogFile) {
     EXPECT_EQ(old_text.find("terminated by signal 9"), std::string::npos) << old_text;
 }
 
+// HUP with a valid changed file: every worker is replaced by one that reads
+// the new configuration; with an invalid file: the old workers keep running.
+TEST(Supervisor, HupReplacesTheWorkersOrKeepsThemWhenTheFileIsBad) {
+    TempDir dir;
+    std::string db = "[databases.main]\nurl = \"sqlite:///" + (dir.path() / "main.db").string() + "\"\n";
+    SupervisorProcess sup(dir, "", {"--workers", "2"}, {}, db);
+    json before = sup.wait_for([](const json& d) { return all_ready(d, 2); });
+    std::set<pid_t> old_pids = worker_pids(before);
+
+    sup.rewrite_config("", db + "[databases.main.colour]\n");  // invalid: unknown key
+    sup.signal(SIGHUP);
+    std::this_thread::sleep_for(1s);
+    json kept = sup.wait_for([](const json& d) { return all_ready(d, 2); });
+    EXPECT_EQ(worker_pids(kept), old_pids) << "a bad file replaced the workers";
+
+    sup.rewrite_config("", db + "[worker]\nthreads = 2\n");
+    sup.signal(SIGHUP);
+    json after = sup.wait_for(
+        [&](const json& d) {
+            if (!all_ready(d, 2)) return false;
+            for (pid_t p : worker_pids(d))
+                if (old_pids.count(p)) return false;
+            return true;
+        },
+        20s);
+    for (const auto& w : after["workers"]) EXPECT_EQ(w["generation"], 2) << after.dump();
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+}
+
 }  // namespace
 }  // namespace dbsup::test

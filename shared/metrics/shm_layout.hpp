@@ -70,7 +70,7 @@ struct ShmWorkerSlot {
 
 struct ShmHeader {
     static constexpr std::uint64_t kMagic = 0x7075736264627364ULL;  // "dsbdbsup"
-    static constexpr std::uint64_t kLayoutVersion = 2;
+    static constexpr std::uint64_t kLayoutVersion = 3;
     static constexpr std::size_t kMaxWorkers = 256;
     static constexpr std::size_t kMaxConfigBytes = 64 * 1024;
 
@@ -80,9 +80,12 @@ struct ShmHeader {
     std::atomic<std::uint64_t> slot_size;
     std::atomic<std::uint64_t> slot_count;
     std::atomic<std::uint64_t> supervisor_pid;
-    std::atomic<std::uint64_t> config_size;
-    // The resolved configuration, written once before any worker starts.
-    std::array<char, kMaxConfigBytes> config;
+    // The resolved configuration in two buffers: a reload writes the one not in
+    // use, then publishes it with a release store of config_index, so a worker
+    // starting meanwhile reads a whole configuration, old or new.
+    std::atomic<std::uint64_t> config_index;
+    std::array<std::atomic<std::uint64_t>, 2> config_size;
+    std::array<std::array<char, kMaxConfigBytes>, 2> config;
 };
 
 static_assert(std::is_standard_layout_v<ShmWorkerSlot>);

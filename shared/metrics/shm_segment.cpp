@@ -129,8 +129,9 @@ ShmSegment ShmSegment::create(const std::string& name, std::size_t slots,
     auto* header = new (base) ShmHeader;
     // Slots are left as truncate() made them, all zero bytes (zero atomics):
     // constructing 256 of them would touch every page of a mostly idle segment.
-    std::memcpy(header->config.data(), config.data(), config.size());
-    header->config_size = config.size();
+    std::memcpy(header->config[0].data(), config.data(), config.size());
+    header->config_size[0] = config.size();
+    header->config_index = 0;
     header->header_size = header_bytes();
     header->slot_size = slot_bytes();
     header->slot_count = slots;
@@ -175,8 +176,20 @@ ShmWorkerSlot& ShmSegment::slot(std::size_t index) const {
 }
 
 std::string ShmSegment::config() const {
-    std::size_t size = std::min<std::size_t>(header().config_size, ShmHeader::kMaxConfigBytes);
-    return std::string(header().config.data(), size);
+    std::size_t i = header().config_index.load(std::memory_order_acquire) & 1;
+    std::size_t size = std::min<std::size_t>(header().config_size[i], ShmHeader::kMaxConfigBytes);
+    return std::string(header().config[i].data(), size);
+}
+
+void ShmSegment::replace_config(std::string_view config) {
+    if (config.size() > ShmHeader::kMaxConfigBytes)
+        fail(name_, "the configuration is larger than " +
+                        std::to_string(ShmHeader::kMaxConfigBytes) + " bytes");
+    ShmHeader& h = header();
+    std::size_t next = (h.config_index.load(std::memory_order_relaxed) + 1) & 1;
+    std::memcpy(h.config[next].data(), config.data(), config.size());
+    h.config_size[next].store(config.size(), std::memory_order_relaxed);
+    h.config_index.store(next, std::memory_order_release);
 }
 
 }  // namespace dbsup

@@ -39,6 +39,9 @@ public:
     ShmWorkerSlot& slot(std::size_t index) const;
     std::size_t slot_count() const noexcept { return slot_count_; }
     std::string config() const;
+    /// Publishes a new configuration for workers that start from now on
+    /// (supervisor only). @throws std::runtime_error when it is too large.
+    void replace_config(std::string_view config);
     const std::string& name() const noexcept { return name_; }
 
 private:

@@ -36,10 +36,9 @@ public:
         if (rest_toml.empty())
             rest_toml = "[databases.main]\nurl = \"sqlite:///" + (dir.path() / "main.db").string() +
                         "\"\n";
-        std::string config = (dir.path() / (name + ".toml")).string();
-        std::ofstream(config) << "[supervisor]\nstats_file = \"" << stats_
-                              << "\"\nstats_interval_ms = 50\n" << supervisor_toml << "\n"
-                              << rest_toml;
+        config_ = (dir.path() / (name + ".toml")).string();
+        rewrite_config(supervisor_toml, rest_toml);
+        const std::string& config = config_;
         pid_ = fork();
         if (pid_ == 0) {
             for (auto& e : env) putenv(e.data());
@@ -59,6 +58,12 @@ public:
         }
     }
 
+    /// Writes the config file again (the supervisor reads it on SIGHUP).
+    void rewrite_config(const std::string& supervisor_toml, const std::string& rest_toml) const {
+        std::ofstream(config_) << "[supervisor]\nstats_file = \"" << stats_
+                               << "\"\nstats_interval_ms = 50\n" << supervisor_toml << "\n"
+                               << rest_toml;
+    }
     pid_t pid() const { return pid_; }
     const std::string& stats_path() const { return stats_; }
     void signal(int sig) const { ::kill(pid_, sig); }
@@ -98,6 +103,7 @@ public:
 
 private:
     std::string stats_;
+    std::string config_;
     pid_t pid_ = -1;
     bool reaped_ = false;
 };
