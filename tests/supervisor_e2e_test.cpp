@@ -68,12 +68,24 @@ TEST(Supervisor, EightWorkersAreAliveAndStopCleanlyOnSigterm) {
 
 TEST(Supervisor, AKilledWorkerIsRespawnedWithAHigherGeneration) {
     TempDir dir;
-    SupervisorProcess sup(dir, "restart_backoff_ms = [10, 1000]", {"--workers", "2"});
-    json before = sup.wait_for([](const json& d) { return all_ready(d, 2); });
+    // Slow demo jobs keep both workers counting while one of them is killed.
+    SupervisorProcess sup(dir, "restart_backoff_ms = [10, 1000]",
+                          {"--workers", "2", "--demo", "20000"});
+    json before = sup.wait_for([](const json& d) {
+        return all_ready(d, 2) && d["jobs"]["succeeded_total"].get<int>() > 0;
+    });
     pid_t victim = before["workers"][0]["pid"];
     std::size_t slot = before["workers"][0]["slot"];
     ::kill(victim, SIGKILL);
+    std::uint64_t last_succeeded = 0, last_claimed = 0;
     json after = sup.wait_for([&](const json& d) {
+        // Aggregated counters never go backwards, the dead worker's included.
+        auto succeeded = d["jobs"]["succeeded_total"].get<std::uint64_t>();
+        auto claimed = d["jobs"]["claimed_total"].get<std::uint64_t>();
+        EXPECT_GE(succeeded, last_succeeded);
+        EXPECT_GE(claimed, last_claimed);
+        last_succeeded = succeeded;
+        last_claimed = claimed;
         if (!all_ready(d, 2)) return false;
         for (const auto& w : d["workers"])
             if (w["slot"] == slot && w["pid"] != victim) return true;
