@@ -9,7 +9,7 @@ work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 cat > "$work/c.toml" <<TOML
 [supervisor]
 stats_file = "$work/stats.json"
-stats_interval_ms = 5
+stats_interval_ms = 10
 [databases.main]
 url = "sqlite:///$work/bench.db"
 TOML
