@@ -97,6 +97,7 @@ std::optional<BatchTransaction::Failure> BatchTransaction::run(const Job& job,
 bool BatchTransaction::complete_pending() {
     if (session_.backend() == Backend::sqlite)
         session_.connection().limit_transaction_time(kNoLimit);  // no job's deadline applies here
+    queue_.bound_lock_holding(session_);  // from here on it holds the jobs' rows
     std::string sql =
         "UPDATE dbsup_jobs SET state = 'succeeded', locked_by = NULL, locked_until = NULL, "
         "last_error = NULL, finished_at = $2, updated_at = $2 "

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -80,6 +81,12 @@ std::string batch_insert_sql(Backend backend) {
 }
 
 }  // namespace
+
+void Queue::bound_lock_holding(Session& session) const {
+    if (session.backend() != Backend::postgresql) return;
+    session.execute("SET LOCAL idle_in_transaction_session_timeout = " +
+                    std::to_string(config_.lease_s * 1000));
+}
 
 Queue::Queue(QueueConfig config, std::map<std::string, std::int64_t> max_attempts_by_task)
     : config_(std::move(config)), max_attempts_by_task_(std::move(max_attempts_by_task)) {}
@@ -165,6 +172,7 @@ std::vector<Job> Queue::claim(Session& session, const std::string& owner, std::s
     std::vector<Job> jobs;
     session.begin(Connection::BeginMode::immediate);  // SQLite: one claimer at a time
     try {
+        bound_lock_holding(session);
         jobs = jobs_of(session.execute(sql, {owner, now + config_.lease_s * 1000, now,
                                              config_.name, static_cast<std::int64_t>(n)}));
         session.commit();
@@ -180,6 +188,7 @@ std::vector<Job> Queue::claim(Session& session, const std::string& owner, std::s
 
 bool Queue::complete(Session& session, const Job& job, const std::string& owner) const {
     const std::int64_t now = now_ms();
+    bound_lock_holding(session);
     Result r = session.execute(
         "UPDATE dbsup_jobs SET state = 'succeeded', locked_by = NULL, locked_until = NULL, "
         "last_error = NULL, finished_at = $3, updated_at = $3 "
@@ -235,8 +244,10 @@ std::string unlocked_running(Session& session, const std::string& where) {
 
 // Running jobs matching `where` go back to available, or to dead when they are
 // out of attempts (a job that kills its worker every time must stop somewhere).
-std::size_t take_back(Session& session, const std::string& where, const Params& params) {
+std::size_t take_back(Session& session, const std::function<void(Session&)>& prepare,
+                      const std::string& where, const Params& params) {
     return session.transact([&](Session& s) {
+        prepare(s);
         return static_cast<std::size_t>(
             s.execute("UPDATE dbsup_jobs SET "
                       "state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'available' "
@@ -254,17 +265,19 @@ std::size_t Queue::release_owner(Session& session, const std::string& owner,
                                  const std::string& reason) const {
     // Blocking on purpose: the dead worker's transactions end when its server
     // backends notice, and its jobs are taken back then.
-    return take_back(session, "state = 'running' AND locked_by = $3", {now_ms(), reason, owner});
+    return take_back(session, [](Session&) {}, "state = 'running' AND locked_by = $3",
+                     {now_ms(), reason, owner});
 }
 
 std::size_t Queue::rescue_expired(Session& session) const {
-    return take_back(session, unlocked_running(session, "locked_until < $1"),
+    return take_back(session, [this](Session& s) { bound_lock_holding(s); }, unlocked_running(session, "locked_until < $1"),
                      {now_ms(), std::string("lease expired: its worker stopped renewing it")});
 }
 
 std::size_t Queue::renew(Session& session, const std::string& owner) const {
     const std::int64_t now = now_ms();
     return session.transact([&](Session& s) {
+        bound_lock_holding(s);
         return static_cast<std::size_t>(
             s.execute("UPDATE dbsup_jobs SET locked_until = $2 WHERE " +
                           unlocked_running(s, "locked_by = $1"),

@@ -84,6 +84,11 @@ public:
     static std::int64_t now_ms();
     const QueueConfig& config() const noexcept { return config_; }
 
+    /// PostgreSQL: ends this session if it sits idle in the open transaction
+    /// longer than a lease (a stopped or hung worker), so the row locks it holds
+    /// cannot keep its jobs from being taken back. Cost: none, it travels with BEGIN.
+    void bound_lock_holding(Session& session) const;
+
 private:
     std::int64_t default_max_attempts(const std::string& task) const;
 
