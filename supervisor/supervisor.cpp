@@ -118,7 +118,9 @@ void Supervisor::wait_for_signal() {
 }
 
 void Supervisor::wait_for_tick() {
-    tick_.expires_after(kTick);
+    // A short stats interval needs a tick as short, or the file lags by a whole tick.
+    const auto stats = std::chrono::milliseconds(config_.supervisor.stats_interval_ms);
+    tick_.expires_after(std::min<std::chrono::milliseconds>(kTick, stats));
     tick_.async_wait([this](const boost::system::error_code& error) {
         if (error) return;
         process_requests();
