@@ -89,6 +89,19 @@ void write_atomically(const std::string& path, const std::string& text) {
     }
 }
 
+// A query label's total is its histogram's count (see ShmQueryObserver).
+json query_labels(const std::map<std::string, LabelTotals>& totals) {
+    json out = labels(totals, {"total", "errors_total", "slow_total"});
+    for (const auto& [name, t] : totals) out[name]["total"] = t.seconds.count;
+    return out;
+}
+
+json error_classes(const std::map<std::string, LabelTotals>& totals) {
+    json out = json::object();
+    for (const auto& [name, t] : totals) out[name] = t.counts[0];
+    return out;
+}
+
 }  // namespace
 
 void RetiredTotals::fold(const ShmWorkerSlot& slot) {
@@ -97,6 +110,7 @@ void RetiredTotals::fold(const ShmWorkerSlot& slot) {
     for (std::size_t i = 0; i < timers.size(); ++i) timers[i].add(slot.timers[i].snapshot());
     fold_labels(slot.tasks, tasks);
     fold_labels(slot.queries, queries);
+    fold_labels(slot.errors, errors);
     fold_labels(slot.pools, pools, kFirstPoolTotal);
 }
 
@@ -151,6 +165,8 @@ json StatsWriter::document(const SupervisorView& view, const ShmSegment& segment
     }
     auto count = [&](Counter c) { return totals.counters[static_cast<std::size_t>(c)]; };
     auto timer = [&](Timer t) { return seconds(totals.timers[static_cast<std::size_t>(t)]); };
+    HistogramSnapshot all_queries = totals.timers[static_cast<std::size_t>(Timer::query)];
+    for (const auto& [label, t] : totals.queries) all_queries.add(t.seconds);
     return {
         {"schema", 1},
         {"generated_at", utc_now()},
@@ -175,11 +191,12 @@ json StatsWriter::document(const SupervisorView& view, const ShmSegment& segment
         {"queue", view.queue_depth},
         {"pools", pools_json(segment, view.workers, totals)},
         {"queries",
-         {{"total", count(Counter::queries)},
+         {{"total", all_queries.count},
           {"errors_total", count(Counter::query_errors)},
           {"slow_total", count(Counter::slow_queries)},
-          {"seconds", timer(Timer::query)},
-          {"by_label", labels(totals.queries, {"total", "errors_total", "slow_total"})}}},
+          {"seconds", seconds(all_queries)},
+          {"by_label", query_labels(totals.queries)},
+          {"errors_by_class", error_classes(totals.errors)}}},
         {"transactions",
          {{"committed_total", count(Counter::transactions_committed)},
           {"rolled_back_total", count(Counter::transactions_rolled_back)},
@@ -230,8 +247,22 @@ std::string StatsWriter::prometheus(const json& doc) {
                  f);
     gauge("queries_total", "Queries run.", doc["queries"]["total"]);
     gauge("query_errors_total", "Queries that failed.", doc["queries"]["errors_total"]);
+    gauge("slow_queries_total", "Queries slower than monitoring.slow_query_ms.",
+          doc["queries"]["slow_total"]);
+    for (const char* f : {"total", "errors_total", "slow_total"})
+        labelled(std::string("label_queries_") + f, "Queries by operation:table:service.",
+                 doc["queries"]["by_label"], "query", f);
+    if (!doc["queries"]["errors_by_class"].empty()) {
+        out << "# HELP dbsup_query_errors_by_class_total Failed queries by error class.\n"
+               "# TYPE dbsup_query_errors_by_class_total counter\n";
+        for (const auto& [cls, n] : doc["queries"]["errors_by_class"].items())
+            out << "dbsup_query_errors_by_class_total{class=\"" << cls << "\"} " << n.dump()
+                << "\n";
+    }
     gauge("transactions_committed_total", "Transactions committed.",
           doc["transactions"]["committed_total"]);
+    gauge("transactions_rolled_back_total", "Transactions rolled back.",
+          doc["transactions"]["rolled_back_total"]);
     return out.str();
 }
 

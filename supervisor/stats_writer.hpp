@@ -29,6 +29,7 @@ struct RetiredTotals {
     std::array<HistogramSnapshot, static_cast<std::size_t>(Timer::kCount)> timers{};
     std::map<std::string, LabelTotals> tasks;
     std::map<std::string, LabelTotals> queries;
+    std::map<std::string, LabelTotals> errors;  // by error class
     std::map<std::string, LabelTotals> pools;  // totals only; gauges come from live workers
 
     /// Adds a slot's figures (its worker has exited).

@@ -97,6 +97,13 @@ TEST_P(QueueE2ETest, ASqlTaskCommitsItsRowWithTheJob) {
     EXPECT_GE(pool["opened_total"].get<int>(), 2);
     EXPECT_EQ(pool["wait_seconds"]["count"], pool["checkouts_total"]);
     EXPECT_EQ(pool["in_use"], 0) << "the workers are gone; their gauges with them";
+    // Every statement the runner issued is tracked under its label.
+    const json& q = stats["queries"];
+    EXPECT_EQ(q["by_label"]["task:record_event:main"]["total"], 300) << q.dump();
+    EXPECT_GT(q["by_label"]["claim:dbsup_jobs:queue"]["total"].get<int>(), 0) << q.dump();
+    EXPECT_EQ(q["total"], q["seconds"]["count"]);
+    EXPECT_EQ(q["errors_total"], 0) << q.dump();
+    EXPECT_GT(stats["transactions"]["committed_total"].get<int>(), 0) << stats.dump();
 }
 
 TEST_P(QueueE2ETest, PermanentErrorsGoToDeadAtOnceWithTheReason) {

@@ -9,6 +9,8 @@ namespace dbsup {
 namespace {
 
 constexpr std::chrono::milliseconds kNoLimit = std::chrono::hours(24);
+const QueryLabel kCompleteBatch{"complete_batch", "dbsup_jobs", "queue"};
+const QueryLabel kSavepoint{"savepoint", "-", "queue"};
 
 std::uint64_t ns_since(std::chrono::steady_clock::time_point start) {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -63,7 +65,7 @@ std::optional<BatchTransaction::Failure> BatchTransaction::run(const Job& job,
             return std::nullopt;
         }
         apply_timeout(task);
-        session_.execute("SAVEPOINT dbsup_job");
+        session_.execute(kSavepoint, "SAVEPOINT dbsup_job");
     } catch (const std::exception&) {
         // The job failed outside a savepoint, or there is no transaction: the
         // batch is lost, and its jobs (this one too) are redone one at a time.
@@ -74,7 +76,7 @@ std::optional<BatchTransaction::Failure> BatchTransaction::run(const Job& job,
     std::optional<Failure> failure;
     try {
         task.handler(job, payload, session_);
-        session_.execute("RELEASE SAVEPOINT dbsup_job");
+        session_.execute(kSavepoint, "RELEASE SAVEPOINT dbsup_job");
         pending_.push_back({job, ns_since(started)});
         return std::nullopt;
     } catch (const PermanentJobError& e) {
@@ -84,8 +86,8 @@ std::optional<BatchTransaction::Failure> BatchTransaction::run(const Job& job,
     }
     try {  // the job's own work goes; the batch's stays
         if (!session_.in_transaction()) throw std::runtime_error("the transaction ended");
-        session_.execute("ROLLBACK TO SAVEPOINT dbsup_job");
-        session_.execute("RELEASE SAVEPOINT dbsup_job");
+        session_.execute(kSavepoint, "ROLLBACK TO SAVEPOINT dbsup_job");
+        session_.execute(kSavepoint, "RELEASE SAVEPOINT dbsup_job");
     } catch (const std::exception&) {
         broken_ = true;  // the whole transaction is gone: every job of it is redone
         pending_.push_back({job, 0});
@@ -109,7 +111,7 @@ bool BatchTransaction::complete_pending() {
         params.emplace_back(pending_[i].job.id);
     }
     sql += ")";
-    return session_.execute(sql, params).affected_rows ==
+    return session_.execute(kCompleteBatch, sql, params).affected_rows ==
            static_cast<std::int64_t>(pending_.size());
 }
 

@@ -1,6 +1,7 @@
 #include "worker/task_registry.hpp"
 
 #include <chrono>
+#include <memory>
 #include <thread>
 
 #include "worker/named_sql.hpp"
@@ -41,10 +42,12 @@ TaskDefinition sql_task(const TaskConfig& config) {
     std::vector<NamedSql> statements;
     for (const std::string& sql : config.sql) statements.push_back(NamedSql::compile(sql));
     std::string name = config.name;
+    // Shared by every copy of the handler, so the label outlives the sessions.
+    auto label = std::make_shared<const QueryLabel>("task", name, config.database);
     return {config.name, config.database, config.timeout_ms,
-            [statements, name](const Job& job, const nlohmann::json& payload, Session& s) {
+            [statements, name, label](const Job& job, const nlohmann::json& payload, Session& s) {
                 for (const NamedSql& statement : statements)
-                    s.execute(statement.sql, bind(statement, job, payload, name));
+                    s.execute(*label, statement.sql, bind(statement, job, payload, name));
             },
             true};
 }
@@ -56,7 +59,8 @@ void sleep_task(const Job&, const nlohmann::json& payload, Session&) {
 
 // The demo job of `run --demo N`: one real round trip to the queue's database.
 void demo_task(const Job&, const nlohmann::json& payload, Session& s) {
-    s.execute("SELECT $1 * 2", {payload.value("n", std::int64_t{0})});
+    static const QueryLabel label{"task", "demo", "queue"};
+    s.execute(label, "SELECT $1 * 2", {payload.value("n", std::int64_t{0})});
 }
 
 }  // namespace

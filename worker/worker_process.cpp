@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <ctime>
 #include <iterator>
@@ -15,6 +16,7 @@
 #include "shared/db/database_manager.hpp"
 #include "shared/log_file.hpp"
 #include "shared/metrics/shm_segment.hpp"
+#include "shared/monitoring/shm_query_observer.hpp"
 #include "worker/exit_codes.hpp"
 #include "worker/job_runner.hpp"
 #include "worker/task_registry.hpp"
@@ -56,6 +58,15 @@ bool check_databases(const Config& config, std::size_t slot) {
     }
     return true;
 }
+
+// The main thread's sessions report to the worker's observer: they end, and
+// the pools close, whichever way run() leaves.
+struct DatabasesOpen {
+    DatabasesOpen() = default;
+    DatabasesOpen(const DatabasesOpen&) = delete;
+    DatabasesOpen& operator=(const DatabasesOpen&) = delete;
+    ~DatabasesOpen() { DatabaseManager::instance().close_worker(); }
+};
 
 void reopen(const std::string& log_file) noexcept {
     try {
@@ -130,8 +141,11 @@ int WorkerProcess::run(const std::string& shm_name, std::size_t slot_index,
         slot.heartbeat_ns.store(monotonic_ns());
         slot.state.store(static_cast<std::uint64_t>(WorkerState::starting));
         Config config = ConfigLoader::load_string(segment.config(), "shm:" + shm_name);
-        DatabaseManager::instance().init_worker(config.databases,
-                                                "dbsupervisor/" + std::to_string(slot_index));
+        ShmQueryObserver observer(slot,
+                                  std::chrono::milliseconds(config.monitoring.slow_query_ms));
+        DatabaseManager::instance().init_worker(
+            config.databases, "dbsupervisor/" + std::to_string(slot_index), &observer);
+        DatabasesOpen databases_open;  // closed before the observer goes
         if (!check_databases(config, slot_index)) return exit_codes::kHandledError;
         if (const char* code = std::getenv("DBSUP_TEST_WORKER_EXIT"))  // test switch: crash loops
             return std::atoi(code);
@@ -143,7 +157,6 @@ int WorkerProcess::run(const std::string& shm_name, std::size_t slot_index,
         slot.state.store(static_cast<std::uint64_t>(WorkerState::ready));
         int code = heartbeat_loop(slot, segment.header(), runner, log_file);
         runner.join();
-        DatabaseManager::instance().close_worker();
         slot.state.store(static_cast<std::uint64_t>(WorkerState::stopped));
         return code;
     } catch (const ConfigError& e) {

@@ -65,7 +65,7 @@ std::uint64_t DatabaseManager::instances_built() noexcept {
 }
 
 void DatabaseManager::init_worker(const std::map<std::string, DatabaseConfig>& databases,
-                                  std::string application_name) {
+                                  std::string application_name, QueryObserver* observer) {
     check_fork();
     for (const auto& [name, db] : databases) (void)PasswordResolver::resolve(db);
     std::map<std::string, std::shared_ptr<ConnectionPool>, std::less<>> old;
@@ -73,6 +73,7 @@ void DatabaseManager::init_worker(const std::map<std::string, DatabaseConfig>& d
         std::lock_guard lock(mutex_);
         databases_ = {databases.begin(), databases.end()};
         application_name_ = std::move(application_name);
+        observer_.store(observer, std::memory_order_release);
         old.swap(pools_);
         generation_.fetch_add(1, std::memory_order_acq_rel);
     }
@@ -84,6 +85,7 @@ void DatabaseManager::close_worker() noexcept {
     {
         std::lock_guard lock(mutex_);
         old.swap(pools_);
+        observer_.store(nullptr, std::memory_order_release);
         generation_.fetch_add(1, std::memory_order_acq_rel);
     }
     thread_sessions().sessions.clear();
@@ -119,7 +121,8 @@ Session& DatabaseManager::session(std::string_view name) {
     }
     for (auto& [session_name, session] : mine.sessions)
         if (session_name == name) return *session;
-    auto session = std::make_unique<Session>(pool(name), holder_label(name));
+    auto session = std::make_unique<Session>(pool(name), holder_label(name),
+                                             observer_.load(std::memory_order_acquire));
     mine.sessions.emplace_back(std::string(name), std::move(session));
     return *mine.sessions.back().second;
 }

@@ -37,9 +37,11 @@ public:
 
     /// Sets the databases this process may use; pools are opened on first use.
     /// application_name is shown by PostgreSQL (e.g. "dbsupervisor/3").
+    /// observer, when given, is told of every statement and transaction of the
+    /// sessions made from now on; it must outlive them (until close_worker()).
     /// @throws ConfigError when a password cannot be resolved.
     void init_worker(const std::map<std::string, DatabaseConfig>& databases,
-                     std::string application_name);
+                     std::string application_name, QueryObserver* observer = nullptr);
     /// Closes idle connections and forgets every pool (sessions still holding a
     /// pool keep it alive until they end).
     void close_worker() noexcept;
@@ -76,6 +78,7 @@ private:
     std::map<std::string, DatabaseConfig, std::less<>> databases_;
     std::map<std::string, std::shared_ptr<ConnectionPool>, std::less<>> pools_;
     std::string application_name_ = "dbsupervisor";
+    std::atomic<QueryObserver*> observer_{nullptr};
 
     static std::atomic<DatabaseManager*> instance_;
     static std::mutex instance_mutex_;

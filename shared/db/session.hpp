@@ -8,6 +8,7 @@
 // Thread-safety: a Session belongs to one thread.
 #pragma once
 
+#include <chrono>
 #include <exception>
 #include <memory>
 #include <string>
@@ -17,19 +18,24 @@
 #include "shared/db/connection_lease.hpp"
 #include "shared/db/connection_pool.hpp"
 #include "shared/db/result.hpp"
+#include "shared/monitoring/query_observer.hpp"
 
 namespace dbsup {
 
 class Session {
 public:
-    /// holder names this session in the pool's leak reports.
-    Session(std::shared_ptr<ConnectionPool> pool, std::string holder);
+    /// holder names this session in the pool's leak reports; observer, when
+    /// given, is told of every statement and transaction (it must outlive this).
+    Session(std::shared_ptr<ConnectionPool> pool, std::string holder,
+            QueryObserver* observer = nullptr);
     ~Session();
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
 
     /// Runs one statement ($1..$n bound from params) in the current transaction,
-    /// beginning one if none is open. @throws Error
+    /// beginning one if none is open; tracked under `label`. @throws Error
+    Result execute(const QueryLabel& label, std::string_view sql, const Params& params = {});
+    /// The same, labelled by the statement's kind ("select:-:sql", ...).
     Result execute(std::string_view sql, const Params& params = {});
     /// Runs a parameterless multi-statement script in the current transaction.
     void execute_script(std::string_view sql);
@@ -56,8 +62,12 @@ public:
 
 private:
     std::shared_ptr<ConnectionPool> pool_;
+    void end_transaction(bool committed) noexcept;
+
     std::string holder_;
+    QueryObserver* observer_;
     ConnectionLease lease_;
+    std::chrono::steady_clock::time_point began_at_;
 };
 
 template <class F>

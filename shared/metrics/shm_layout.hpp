@@ -23,7 +23,6 @@ enum class Counter : std::uint32_t {
     jobs_dead,
     jobs_released,
     jobs_rescued,
-    queries,
     query_errors,
     slow_queries,
     transactions_committed,
@@ -32,6 +31,9 @@ enum class Counter : std::uint32_t {
 };
 
 /// Histograms of one worker, durations in nanoseconds.
+/// `query` holds only queries whose label found the queries table full: each
+/// query is recorded once, in its label's row or here (the hot path pays one
+/// histogram); totals are the sum of both.
 enum class Timer : std::uint32_t { job_run, job_wait, query, transaction, kCount };
 
 /// The columns of a pool row: gauges first, then totals (kFirstTotal on).
@@ -53,8 +55,9 @@ struct ShmWorkerSlot {
     std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(Counter::kCount)> counters;
     std::array<ShmHistogram, static_cast<std::size_t>(Timer::kCount)> timers;
     ShmLabelTable tasks;    // per task: counters[0..2] succeeded, retried, dead
-    ShmLabelTable queries;  // per "operation:table:service": total, errors, slow
+    ShmLabelTable queries;  // per "operation:table:service": seconds (count = total), errors, slow
     ShmLabelTable pools;    // per database: PoolColumn figures, seconds = checkout waits
+    ShmLabelTable errors;   // per error class ("postgresql:23"): counters[0] = queries failed
 
     void add(Counter c, std::uint64_t n = 1) noexcept {
         counters[static_cast<std::size_t>(c)].fetch_add(n, std::memory_order_relaxed);
@@ -70,7 +73,7 @@ struct ShmWorkerSlot {
 
 struct ShmHeader {
     static constexpr std::uint64_t kMagic = 0x7075736264627364ULL;  // "dsbdbsup"
-    static constexpr std::uint64_t kLayoutVersion = 3;
+    static constexpr std::uint64_t kLayoutVersion = 4;
     static constexpr std::size_t kMaxWorkers = 256;
     static constexpr std::size_t kMaxConfigBytes = 64 * 1024;
 

@@ -19,6 +19,17 @@ constexpr const char* kColumns =
     "locked_until, last_error, created_at, finished_at";
 constexpr std::size_t kBatchRows = 5000;
 
+// The queue's statements in queries.by_label of the stats file.
+const QueryLabel kEnqueue{"enqueue", "dbsup_jobs", "queue"};
+const QueryLabel kClaim{"claim", "dbsup_jobs", "queue"};
+const QueryLabel kComplete{"complete", "dbsup_jobs", "queue"};
+const QueryLabel kFail{"fail", "dbsup_jobs", "queue"};
+const QueryLabel kRelease{"release", "dbsup_jobs", "queue"};
+const QueryLabel kTakeBack{"take_back", "dbsup_jobs", "queue"};
+const QueryLabel kRenew{"renew", "dbsup_jobs", "queue"};
+const QueryLabel kPrune{"prune", "dbsup_jobs", "queue"};
+const QueryLabel kLockBound{"set_timeout", "-", "queue"};
+
 Job job_of(const Row& r) {
     Job j;
     j.id = r.get<std::string>(0);
@@ -84,7 +95,7 @@ std::string batch_insert_sql(Backend backend) {
 
 void Queue::bound_lock_holding(Session& session) const {
     if (session.backend() != Backend::postgresql) return;
-    session.execute("SET LOCAL idle_in_transaction_session_timeout = " +
+    session.execute(kLockBound, "SET LOCAL idle_in_transaction_session_timeout = " +
                     std::to_string(config_.lease_s * 1000));
 }
 
@@ -154,7 +165,7 @@ std::vector<std::string> Queue::enqueue_many(Session& session,
                     "}";
         }
         rows += "]";
-        session.execute(sql, {rows, now});
+        session.execute(kEnqueue, sql, {rows, now});
     }
     return ids;
 }
@@ -173,7 +184,7 @@ std::vector<Job> Queue::claim(Session& session, const std::string& owner, std::s
     session.begin(Connection::BeginMode::immediate);  // SQLite: one claimer at a time
     try {
         bound_lock_holding(session);
-        jobs = jobs_of(session.execute(sql, {owner, now + config_.lease_s * 1000, now,
+        jobs = jobs_of(session.execute(kClaim, sql, {owner, now + config_.lease_s * 1000, now,
                                              config_.name, static_cast<std::int64_t>(n)}));
         session.commit();
     } catch (...) {
@@ -190,6 +201,7 @@ bool Queue::complete(Session& session, const Job& job, const std::string& owner)
     const std::int64_t now = now_ms();
     bound_lock_holding(session);
     Result r = session.execute(
+        kComplete,
         "UPDATE dbsup_jobs SET state = 'succeeded', locked_by = NULL, locked_until = NULL, "
         "last_error = NULL, finished_at = $3, updated_at = $3 "
         "WHERE id = $1 AND state = 'running' AND locked_by = $2",
@@ -204,6 +216,7 @@ Queue::Outcome Queue::fail(Session& session, const Job& job, const std::string& 
     const std::int64_t run_at = dead ? job.run_at_ms : now + retry_delay_ms(job.attempts);
     Result r = session.transact([&](Session& s) {
         return s.execute(
+            kFail,
             "UPDATE dbsup_jobs SET state = $4, run_at = $5, last_error = $6, locked_by = NULL, "
             "locked_until = NULL, updated_at = $3, finished_at = $7 "
             "WHERE id = $1 AND state = 'running' AND locked_by = $2",
@@ -222,7 +235,8 @@ std::size_t Queue::release(Session& session, const std::vector<Job>& jobs,
         std::size_t released = 0;
         for (const Job& job : jobs)
             released += static_cast<std::size_t>(
-                s.execute("UPDATE dbsup_jobs SET state = 'available', attempts = attempts - 1, "
+                s.execute(kRelease,
+                          "UPDATE dbsup_jobs SET state = 'available', attempts = attempts - 1, "
                           "locked_by = NULL, locked_until = NULL, updated_at = $3 "
                           "WHERE id = $1 AND state = 'running' AND locked_by = $2",
                           {job.id, owner, now})
@@ -249,7 +263,8 @@ std::size_t take_back(Session& session, const std::function<void(Session&)>& pre
     return session.transact([&](Session& s) {
         prepare(s);
         return static_cast<std::size_t>(
-            s.execute("UPDATE dbsup_jobs SET "
+            s.execute(kTakeBack,
+                      "UPDATE dbsup_jobs SET "
                       "state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'available' "
                       "END, finished_at = CASE WHEN attempts >= max_attempts THEN CAST($1 AS BIGINT) END, "
                       "last_error = $2, locked_by = NULL, locked_until = NULL, updated_at = $1 "
@@ -279,7 +294,7 @@ std::size_t Queue::renew(Session& session, const std::string& owner) const {
     return session.transact([&](Session& s) {
         bound_lock_holding(s);
         return static_cast<std::size_t>(
-            s.execute("UPDATE dbsup_jobs SET locked_until = $2 WHERE " +
+            s.execute(kRenew, "UPDATE dbsup_jobs SET locked_until = $2 WHERE " +
                           unlocked_running(s, "locked_by = $1"),
                       {owner, now + config_.lease_s * 1000})
                 .affected_rows);
@@ -290,7 +305,7 @@ std::size_t Queue::prune(Session& session) const {
     const std::int64_t cutoff = now_ms() - config_.retention_s * 1000;
     return session.transact([&](Session& s) {
         return static_cast<std::size_t>(
-            s.execute("DELETE FROM dbsup_jobs WHERE state = 'succeeded' AND finished_at < $1",
+            s.execute(kPrune, "DELETE FROM dbsup_jobs WHERE state = 'succeeded' AND finished_at < $1",
                       {cutoff})
                 .affected_rows);
     });

@@ -5,6 +5,9 @@
 #   for the `noop` task and a one-INSERT SQL task, on SQLite and PostgreSQL.
 # Each figure is the median of REPS runs, in jobs per second; processing time runs
 # from the supervisor's start (start-up included) to the last job succeeded.
+# Tuned for throughput: one thread per worker claiming 256 jobs at a time. With
+# the defaults (4 threads, claim_batch 32) 32 claimers on 2 cores spend
+# PostgreSQL's CPU skipping each other's locked rows (profiled: see README).
 #   queue_bench.sh BINARY [N] [REPS]
 set -euo pipefail
 bin="$1"; n="${2:-100000}"; reps="${3:-3}"
@@ -33,8 +36,10 @@ stats_interval_ms = 100
 [databases.main]
 $db
 pool_size = 6
+[worker]
+threads = 1
 [queue]
-claim_batch = 64
+claim_batch = 256
 poll_interval_ms = 20
 [tasks.insert_one]
 sql = "INSERT INTO bench_events (job_id) VALUES (:job_id)"
