@@ -8,7 +8,9 @@
 
 #include "config/config_error.hpp"
 #include "config/config_loader.hpp"
+#include "supervisor/analyze_command.hpp"
 #include "supervisor/check_config_command.hpp"
+#include "supervisor/health_command.hpp"
 #include "shared/log_file.hpp"
 #include "supervisor/queue_commands.hpp"
 #include "supervisor/stats_command.hpp"
@@ -23,7 +25,7 @@ constexpr const char* kSignals =
     "HUP reload; TTIN/TTOU one worker more/fewer; USR1 write stats, reopen\n"
     "the log file.\n"
     "Exit codes: 0 ok, 1 failure (e.g. a database unreachable), 2 bad arguments or\n"
-    "configuration, 3 command not built into this version yet.";
+    "configuration.";
 
 
 void setup_logging(const std::string& level) {
@@ -31,12 +33,6 @@ void setup_logging(const std::string& level) {
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
     logger->set_level(spdlog::level::from_str(level));
     spdlog::set_default_logger(logger);
-}
-
-int not_built(const std::string& command) {
-    std::cerr << "dbsupervisor: '" << command
-              << "' is not built into this version yet (see the README's roadmap)\n";
-    return kExitNotAvailable;
 }
 
 }  // namespace
@@ -71,7 +67,7 @@ int Cli::run(int argc, char** argv) {
     auto* check = app.add_subcommand("check-config",
                                      "validate the configuration (connects to nothing) and print "
                                      "it resolved, with secrets redacted");
-    auto* run = app.add_subcommand("run", "verify the databases and supervise the workers "
+    app.add_subcommand("run", "verify the databases and supervise the workers "
                                           "(the default command)");
     auto* worker = app.add_subcommand("worker", "(internal) a worker process, spawned by run");
     std::string shm_name;
@@ -123,8 +119,18 @@ int Cli::run(int argc, char** argv) {
     stats->add_flag("--json", stats_json, "print the JSON itself");
     stats->add_flag("--watch", stats_watch, "redraw every second until interrupted");
 
-    for (const char* name : {"health", "analyze"})
-        app.add_subcommand(name, "(not built yet)")->allow_extras();
+    bool health_json = false;
+    auto* health = app.add_subcommand("health", "check every database now; exit 1 if a "
+                                                "required one is unhealthy");
+    health->add_flag("--json", health_json, "JSON for scripts");
+    AnalyzeOptions an;
+    auto* analyze = app.add_subcommand("analyze", "the plan of one statement (PostgreSQL: "
+                                                  "EXPLAIN ANALYZE, rolled back)");
+    analyze->add_option("--db", an.database, "a configured database (default main)");
+    analyze->add_option("sql", an.sql, "the statement, with $1, $2, ... for parameters")
+        ->required();
+    analyze->add_option("--param", an.params, "binds $1, $2, ... in order (repeatable)");
+    analyze->add_flag("--json", an.json, "the plan as JSON");
     app.require_subcommand(0, 1);
     for (CLI::App* sub : app.get_subcommands({})) sub->fallthrough();
 
@@ -148,14 +154,14 @@ int Cli::run(int argc, char** argv) {
             return StatsCommand::run(
                 stats_path.empty() ? load_config(overrides).supervisor.stats_file : stats_path,
                 stats_json, stats_watch);
+        if (health->parsed()) return HealthCommand::run(load_config(overrides), health_json);
+        if (analyze->parsed()) return AnalyzeCommand::run(load_config(overrides), an);
         if (init_db->parsed()) return QueueCommands::init_db(load_config(overrides));
         if (enqueue->parsed()) return QueueCommands::enqueue(load_config(overrides), enq);
         if (jobs->parsed()) {
             jo.action = jobs->get_subcommands().front()->get_name();
             return QueueCommands::jobs(load_config(overrides), jo);
         }
-        for (CLI::App* sub : app.get_subcommands())
-            if (sub != run) return not_built(sub->get_name());
         return RunCommand::run(load_config(overrides),
                                {demo_jobs, log_file, log_level,
                                 [overrides] { return load_config(overrides); }});
@@ -163,7 +169,9 @@ int Cli::run(int argc, char** argv) {
         for (const auto& d : e.diagnostics()) std::cerr << "error: " << d.to_string() << "\n";
         return kExitUsage;
     } catch (const std::exception& e) {
-        std::cerr << "dbsupervisor: " << e.what() << "\n";
+        // One line: PostgreSQL appends the statement and a caret on lines of their own.
+        std::string message = e.what();
+        std::cerr << "dbsupervisor: " << message.substr(0, message.find('\n')) << "\n";
         return kExitFailure;
     }
 }

@@ -16,7 +16,6 @@ enum ExitCode : int {
     kExitOk = 0,
     kExitFailure = 1,       // a database could not be used, or a command failed
     kExitUsage = 2,         // bad arguments or bad configuration
-    kExitNotAvailable = 3,  // the command is not built into this version yet
 };
 
 /// Flags that override the configuration file.

@@ -141,6 +141,23 @@ json pools_json(const ShmSegment& segment, const std::vector<SupervisorView::Wor
     return out;
 }
 
+// SQLite has no server to ask how busy it is: its connections and active
+// queries are the workers' pools' (open connections, checked out).
+json health_json(json health, const json& pools) {
+    for (auto& [name, report] : health.items()) {
+        if (!report["connections"].is_null() || !pools.contains(name)) continue;
+        report["connections"] = pools[name]["size"];
+        report["active_queries"] = pools[name]["in_use"];
+    }
+    return health;
+}
+
+json up_gauges(const json& health) {
+    json out = json::object();
+    for (const auto& [name, report] : health.items()) out[name]["up"] = report["ok"].get<bool>() ? 1 : 0;
+    return out;
+}
+
 }  // namespace
 
 json StatsWriter::document(const SupervisorView& view, const ShmSegment& segment,
@@ -165,6 +182,7 @@ json StatsWriter::document(const SupervisorView& view, const ShmSegment& segment
     }
     auto count = [&](Counter c) { return totals.counters[static_cast<std::size_t>(c)]; };
     auto timer = [&](Timer t) { return seconds(totals.timers[static_cast<std::size_t>(t)]); };
+    json pools = pools_json(segment, view.workers, totals);
     HistogramSnapshot all_queries = totals.timers[static_cast<std::size_t>(Timer::query)];
     for (const auto& [label, t] : totals.queries) all_queries.add(t.seconds);
     return {
@@ -189,7 +207,7 @@ json StatsWriter::document(const SupervisorView& view, const ShmSegment& segment
           {"wait_seconds", timer(Timer::job_wait)},
           {"by_task", labels(totals.tasks, {"succeeded_total", "retried_total", "dead_total"})}}},
         {"queue", view.queue_depth},
-        {"pools", pools_json(segment, view.workers, totals)},
+        {"pools", pools},
         {"queries",
          {{"total", all_queries.count},
           {"errors_total", count(Counter::query_errors)},
@@ -202,7 +220,7 @@ json StatsWriter::document(const SupervisorView& view, const ShmSegment& segment
           {"rolled_back_total", count(Counter::transactions_rolled_back)},
           {"seconds", timer(Timer::transaction)}}},
         {"circuit_breakers", json::object()},
-        {"health", json::object()}};
+        {"health", health_json(view.health, pools)}};
 }
 
 std::string StatsWriter::prometheus(const json& doc) {
@@ -261,6 +279,10 @@ std::string StatsWriter::prometheus(const json& doc) {
     }
     gauge("transactions_committed_total", "Transactions committed.",
           doc["transactions"]["committed_total"]);
+    labelled("database_up", "1 when the last health check of the database passed.",
+             up_gauges(doc["health"]), "database", "up");
+    labelled("database_health_latency_seconds", "Round trip of the last health check.",
+             doc["health"], "database", "latency_seconds");
     gauge("transactions_rolled_back_total", "Transactions rolled back.",
           doc["transactions"]["rolled_back_total"]);
     return out.str();

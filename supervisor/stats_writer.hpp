@@ -45,6 +45,7 @@ struct SupervisorView {
     std::uint64_t restarts_total = 0;
     std::uint64_t jobs_rescued = 0;  // claims of dead workers the supervisor took back
     nlohmann::json queue_depth = nlohmann::json::object();  // jobs by state, when known
+    nlohmann::json health = nlohmann::json::object();       // HealthReport::to_json by database
     struct Worker {
         std::size_t slot;
         pid_t pid;

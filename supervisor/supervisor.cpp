@@ -381,6 +381,7 @@ void Supervisor::write_stats() noexcept {
     try {
         SupervisorView v = view();
         v.queue_depth = queue_.refresh_depth(state_ == State::stopped);  // exact at the end
+        v.health = health_.refresh(config_);
         nlohmann::json doc = StatsWriter::document(v, segment_, retired_);
         StatsWriter::write(config_.supervisor.stats_file, doc);
         progress_.update(doc);

@@ -17,6 +17,7 @@
 
 #include "config/config.hpp"
 #include "shared/metrics/shm_segment.hpp"
+#include "supervisor/health_monitor.hpp"
 #include "supervisor/progress_line.hpp"
 #include "supervisor/queue_keeper.hpp"
 #include "supervisor/stats_writer.hpp"
@@ -86,6 +87,7 @@ private:
     std::uint64_t restarts_total_ = 0;
     RetiredTotals retired_;
     QueueKeeper queue_;
+    HealthMonitor health_;
     ProgressLine progress_;
     // Requests recorded by the signal completion, acted on by process_requests().
     int pending_shutdown_ = 0;  // signal number of the strongest request

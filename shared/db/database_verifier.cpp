@@ -1,30 +1,20 @@
 #include "shared/db/database_verifier.hpp"
 
-#include <chrono>
-
-#include "config/password_resolver.hpp"
-#include "shared/db/engine.hpp"
+#include "shared/monitoring/database_health.hpp"
 
 namespace dbsup {
 namespace {
 
 DatabaseStatus check(const DatabaseConfig& db, const std::string& application_name) {
+    HealthReport health = DatabaseHealth::check(db, application_name);
     DatabaseStatus status;
-    status.name = db.name;
-    status.url = db.url.redacted();
-    status.optional = db.optional;
-    auto start = std::chrono::steady_clock::now();
-    try {
-        Engine engine(db, PasswordResolver::resolve(db), application_name);
-        auto connection = engine.connect();
-        connection->execute("SELECT 1", {});
-        status.version = connection->server_version();
-        status.ok = true;
-    } catch (const std::exception& e) {
-        status.error = e.what();
-    }
-    status.latency_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    status.name = health.name;
+    status.url = health.url;
+    status.optional = health.optional;
+    status.ok = health.ok;
+    status.latency_seconds = health.latency_seconds;
+    status.version = health.version;
+    status.error = health.error;
     return status;
 }
 
