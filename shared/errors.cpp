@@ -15,6 +15,7 @@ const char* to_string(ErrorCode code) noexcept {
         case ErrorCode::connection_failed: return "connection_failed";
         case ErrorCode::broken_connection: return "broken_connection";
         case ErrorCode::pool_timeout: return "pool_timeout";
+        case ErrorCode::circuit_open: return "circuit_open";
         case ErrorCode::constraint_violation: return "constraint_violation";
         case ErrorCode::serialization_failure: return "serialization_failure";
         case ErrorCode::deadlock: return "deadlock";

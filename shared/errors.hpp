@@ -14,6 +14,7 @@ enum class ErrorCode {
     connection_failed,      // could not open a connection
     broken_connection,      // the connection died; it must not be reused
     pool_timeout,           // no connection could be checked out in time
+    circuit_open,           // the database's circuit breaker is failing calls fast
     constraint_violation,   // unique, foreign key, not null, check
     serialization_failure,  // retry the transaction
     deadlock,               // retry the transaction

@@ -111,6 +111,7 @@ void RetiredTotals::fold(const ShmWorkerSlot& slot) {
     fold_labels(slot.tasks, tasks);
     fold_labels(slot.queries, queries);
     fold_labels(slot.errors, errors);
+    fold_labels(slot.breakers, breakers, static_cast<std::size_t>(BreakerColumn::opened));
     fold_labels(slot.pools, pools, kFirstPoolTotal);
 }
 
@@ -137,6 +138,33 @@ json pools_json(const ShmSegment& segment, const std::vector<SupervisorView::Wor
             row[kNames[c]] = c < kFirstPoolTotal ? gauges[name][c] : t.counts[c];
         row["wait_seconds"] = seconds(t.seconds);
         out[name] = row;
+    }
+    return out;
+}
+
+// Per database: the worst state among the live workers (one worker's open
+// breaker is news), totals over every worker that ever ran.
+json breakers_json(const ShmSegment& segment, const std::vector<SupervisorView::Worker>& workers,
+                   const RetiredTotals& totals) {
+    constexpr const char* kStates[] = {"closed", "open", "half_open"};
+    constexpr int kSeverity[] = {0, 2, 1};
+    std::map<std::string, std::uint64_t> worst;
+    for (const auto& w : workers) {
+        const ShmLabelTable& t = segment.slot(w.slot).breakers;
+        for (std::size_t r = 0; r < t.published(); ++r) {
+            std::uint64_t state = t.rows[r].counters[0].load(std::memory_order_relaxed);
+            if (state >= std::size(kStates)) continue;
+            auto [it, added] = worst.try_emplace(t.rows[r].read_name(), state);
+            if (!added && kSeverity[state] > kSeverity[it->second]) it->second = state;
+        }
+    }
+    json out = json::object();
+    for (const auto& [name, t] : totals.breakers) {
+        auto found = worst.find(name);
+        out[name] = {{"state", kStates[found == worst.end() ? 0 : found->second]},
+                     {"opened_total", t.counts[static_cast<std::size_t>(BreakerColumn::opened)]},
+                     {"rejected_total",
+                      t.counts[static_cast<std::size_t>(BreakerColumn::rejected)]}};
     }
     return out;
 }
@@ -218,8 +246,9 @@ json StatsWriter::document(const SupervisorView& view, const ShmSegment& segment
         {"transactions",
          {{"committed_total", count(Counter::transactions_committed)},
           {"rolled_back_total", count(Counter::transactions_rolled_back)},
+          {"retried_total", count(Counter::transactions_retried)},
           {"seconds", timer(Timer::transaction)}}},
-        {"circuit_breakers", json::object()},
+        {"circuit_breakers", breakers_json(segment, view.workers, totals)},
         {"health", health_json(view.health, pools)}};
 }
 
@@ -279,6 +308,9 @@ std::string StatsWriter::prometheus(const json& doc) {
     }
     gauge("transactions_committed_total", "Transactions committed.",
           doc["transactions"]["committed_total"]);
+    for (const char* f : {"opened_total", "rejected_total"})
+        labelled(std::string("circuit_breaker_") + f, "Circuit breaker figure, all workers.",
+                 doc["circuit_breakers"], "database", f);
     labelled("database_up", "1 when the last health check of the database passed.",
              up_gauges(doc["health"]), "database", "up");
     labelled("database_health_latency_seconds", "Round trip of the last health check.",

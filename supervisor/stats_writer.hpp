@@ -30,6 +30,7 @@ struct RetiredTotals {
     std::map<std::string, LabelTotals> tasks;
     std::map<std::string, LabelTotals> queries;
     std::map<std::string, LabelTotals> errors;  // by error class
+    std::map<std::string, LabelTotals> breakers;  // totals only; states come from live workers
     std::map<std::string, LabelTotals> pools;  // totals only; gauges come from live workers
 
     /// Adds a slot's figures (its worker has exited).

@@ -174,15 +174,21 @@ TEST_P(QueueTest, AnExpiredLeaseIsRescuedAndTheLateOwnerCannotComplete) {
     EXPECT_EQ(q.fail(*session_, job, "hung", "late", false), Queue::Outcome::lost);
 }
 
-TEST_P(QueueTest, RenewKeepsALeaseAlive) {
+TEST_P(QueueTest, RenewKeepsTheLeasesOfTheGivenJobsAlive) {
     Queue q = queue(1);
     enqueue(q, job("noop"));
-    q.claim(*session_, "alive", 1);
+    enqueue(q, job("noop"));
+    std::vector<Job> claimed = q.claim(*session_, "alive", 2);
+    ASSERT_EQ(claimed.size(), 2u);
     for (int i = 0; i < 3; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
-        EXPECT_EQ(q.renew(*session_, "alive"), 1u);
+        EXPECT_EQ(q.renew(*session_, "alive", {claimed[0].id}), 1u);
+        EXPECT_EQ(q.renew(*session_, "someone-else", {claimed[0].id}), 0u);
     }
-    EXPECT_EQ(q.rescue_expired(*session_), 0u);
+    // The job the worker gave up on was not renewed: it expired.
+    EXPECT_EQ(q.rescue_expired(*session_), 1u);
+    EXPECT_EQ(q.find(*session_, claimed[1].id).state, "available");
+    EXPECT_EQ(q.find(*session_, claimed[0].id).state, "running");
 }
 
 TEST_P(QueueTest, ReleaseOwnerTakesBackADeadWorkersJobs) {

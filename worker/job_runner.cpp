@@ -28,6 +28,7 @@ JobRunner::JobRunner(const Config& config, const TaskRegistry& tasks, ShmWorkerS
                      std::string owner)
     : config_(config),
       queue_(Queue::from_config(config)),
+      retry_(config.resilience.retry),
       tasks_(tasks),
       slot_(slot),
       owner_(std::move(owner)) {}
@@ -65,6 +66,21 @@ void JobRunner::pause(std::chrono::milliseconds ms) {
     wake_.wait_for(lock, ms, [this] { return stopping_.load(); });
 }
 
+void JobRunner::track(const std::vector<Job>& jobs, bool working) {
+    std::lock_guard lock(working_mutex_);
+    for (const Job& job : jobs) {
+        if (working)
+            working_.insert(job.id);
+        else
+            working_.erase(job.id);
+    }
+}
+
+std::vector<std::string> JobRunner::working_ids() const {
+    std::lock_guard lock(working_mutex_);
+    return {working_.begin(), working_.end()};
+}
+
 void JobRunner::work_loop(std::size_t index) {
     Session& queue_session = DatabaseManager::instance().session(config_.queue.database);
     const auto poll = std::chrono::milliseconds(config_.queue.poll_interval_ms);
@@ -79,7 +95,16 @@ void JobRunner::work_loop(std::size_t index) {
                 continue;
             }
             slot_.add(Counter::jobs_claimed, jobs.size());
-            run_claimed(jobs, queue_session);
+            track(jobs, true);
+            try {
+                run_claimed(jobs, queue_session);
+            } catch (...) {
+                track(jobs, false);
+                throw;
+            }
+            // Settled, or given up on (its failure could not be recorded): from
+            // now on its lease runs out, and any worker may rescue it.
+            track(jobs, false);
         } catch (const std::exception& e) {
             // The database is away: say so, and try again less and less often.
             spdlog::warn("worker thread {} (pid {}): cannot claim jobs: {}", index, getpid(),
@@ -151,30 +176,49 @@ void JobRunner::run_job(const Job& job, Session& queue_session) {
         return on_failure(job, queue_session, permanent_reason(job, task), true, 0);
     Session& session = DatabaseManager::instance().session(task->database);
     const bool same_database = task->database == config_.queue.database;
+    // A transient error (serialization failure, deadlock, busy, lost connection)
+    // is retried here, within the job's own timeout, before it costs an attempt.
+    std::optional<Clock::time_point> deadline;
+    if (task->timeout_ms > 0) deadline = started + std::chrono::milliseconds(task->timeout_ms);
     try {
-        session.begin();
-        if (task->timeout_ms > 0)
-            session.connection().limit_transaction_time(
-                std::chrono::milliseconds(task->timeout_ms));
-        task->handler(job, payload, session);
-        if (same_database && !queue_.complete(session, job, owner_)) {
-            session.rollback();
+        bool completed = retry_.run(
+            [&] { return try_job(job, *task, payload, session, same_database); }, deadline,
+            [&](const Error&) { slot_.add(Counter::transactions_retried); });
+        if (!completed) {
             spdlog::warn("job {} ({}): its lease was taken back before it completed; its work "
                          "was rolled back", job.id, job.task);
             return;
         }
-        session.commit();
         // Another database: the task's work is committed first, so a crash in
         // between runs it again (at least once); same database: exactly once.
         if (!same_database)
             queue_session.transact([&](Session& s) { queue_.complete(s, job, owner_); });
         on_success(job, ns_since(started));
     } catch (const PermanentJobError& e) {
-        session.rollback();
         on_failure(job, queue_session, e.what(), true, ns_since(started));
     } catch (const std::exception& e) {
-        session.rollback();
         on_failure(job, queue_session, e.what(), false, ns_since(started));
+    }
+}
+
+// One try of a job on its own: the task's work, and on the queue's database
+// its completion, in one transaction. False when the lease was lost meanwhile.
+bool JobRunner::try_job(const Job& job, const TaskDefinition& task,
+                        const nlohmann::json& payload, Session& session, bool same_database) {
+    try {
+        session.begin();
+        if (task.timeout_ms > 0)
+            session.connection().limit_transaction_time(std::chrono::milliseconds(task.timeout_ms));
+        task.handler(job, payload, session);
+        if (same_database && !queue_.complete(session, job, owner_)) {
+            session.rollback();
+            return false;
+        }
+        session.commit();
+        return true;
+    } catch (...) {
+        session.rollback();
+        throw;
     }
 }
 
@@ -220,7 +264,7 @@ void JobRunner::housekeeping_loop() {
     Clock::time_point next_prune = Clock::now();
     while (!stopping_) {
         try {
-            queue_.renew(session, owner_);
+            queue_.renew(session, owner_, working_ids());
             if (std::size_t n = queue_.rescue_expired(session)) {
                 slot_.add(Counter::jobs_rescued, n);
                 spdlog::warn("worker (pid {}): took back {} job(s) whose lease expired",

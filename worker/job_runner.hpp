@@ -14,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <unordered_set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "config/config.hpp"
 #include "shared/metrics/shm_layout.hpp"
 #include "shared/queue/queue.hpp"
+#include "shared/resilience/retry_policy.hpp"
 #include "worker/task_registry.hpp"
 
 namespace dbsup {
@@ -47,6 +49,8 @@ private:
     void housekeeping_loop();
     void run_claimed(std::vector<Job>& jobs, Session& queue_session);
     void run_job(const Job& job, Session& queue_session);
+    bool try_job(const Job& job, const TaskDefinition& task, const nlohmann::json& payload,
+                 Session& session, bool same_database);
     void release(const std::vector<Job>& jobs, Session& queue_session);
     void on_success(const Job& job, std::uint64_t run_ns);
     void on_failure(const Job& job, Session& queue_session, const std::string& error,
@@ -55,9 +59,13 @@ private:
     static std::string permanent_reason(const Job& job, const TaskDefinition* task);
     /// Sleeps up to `ms`, waking early on request_stop().
     void pause(std::chrono::milliseconds ms);
+    /// The claimed jobs this worker is still working on: only their leases are renewed.
+    void track(const std::vector<Job>& jobs, bool working);
+    std::vector<std::string> working_ids() const;
 
     const Config& config_;
     Queue queue_;
+    RetryPolicy retry_;
     const TaskRegistry& tasks_;
     ShmWorkerSlot& slot_;
     std::string owner_;
@@ -66,6 +74,8 @@ private:
     std::mutex wake_mutex_;
     std::condition_variable wake_;
     std::mutex label_mutex_;  // appends to the slot's task table
+    mutable std::mutex working_mutex_;
+    std::unordered_set<std::string> working_;
     std::vector<std::thread> threads_;
 };
 

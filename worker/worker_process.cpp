@@ -76,8 +76,8 @@ void reopen(const std::string& log_file) noexcept {
     }
 }
 
-// Copies this process's pool figures into its slot (the main thread is the
-// pools table's only writer).
+// Copies this process's pool and circuit breaker figures into its slot (the
+// main thread is those tables' only writer).
 void publish_pools(ShmWorkerSlot& slot, std::mutex& append_mutex) {
     for (const PoolStats& p : DatabaseManager::instance().pool_stats()) {
         ShmLabelRow* row = slot.pools.find_or_add(p.name, append_mutex);
@@ -89,6 +89,15 @@ void publish_pools(ShmWorkerSlot& slot, std::mutex& append_mutex) {
         for (std::size_t i = 0; i < std::size(figures); ++i)
             row->counters[i].store(figures[i], std::memory_order_relaxed);
         row->seconds.assign(p.wait);
+        if (ShmLabelRow* b = slot.breakers.find_or_add(p.name, append_mutex)) {
+            auto column = [b](BreakerColumn c) -> std::atomic<std::uint64_t>& {
+                return b->counters[static_cast<std::size_t>(c)];
+            };
+            column(BreakerColumn::state).store(p.breaker_state, std::memory_order_relaxed);
+            column(BreakerColumn::opened).store(p.breaker_opened_total, std::memory_order_relaxed);
+            column(BreakerColumn::rejected).store(p.breaker_rejected_total,
+                                                  std::memory_order_relaxed);
+        }
     }
 }
 
@@ -144,7 +153,8 @@ int WorkerProcess::run(const std::string& shm_name, std::size_t slot_index,
         ShmQueryObserver observer(slot,
                                   std::chrono::milliseconds(config.monitoring.slow_query_ms));
         DatabaseManager::instance().init_worker(
-            config.databases, "dbsupervisor/" + std::to_string(slot_index), &observer);
+            config.databases, "dbsupervisor/" + std::to_string(slot_index), &observer,
+            config.resilience.circuit_breaker);
         DatabasesOpen databases_open;  // closed before the observer goes
         if (!check_databases(config, slot_index)) return exit_codes::kHandledError;
         if (const char* code = std::getenv("DBSUP_TEST_WORKER_EXIT"))  // test switch: crash loops

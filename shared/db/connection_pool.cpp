@@ -26,7 +26,9 @@ Connection::Clock::duration jittered(std::chrono::milliseconds lifetime) {
 }  // namespace
 
 ConnectionPool::ConnectionPool(PoolOptions options, Factory factory)
-    : options_(std::move(options)), factory_(std::move(factory)) {
+    : options_(std::move(options)),
+      factory_(std::move(factory)),
+      breaker_(options_.name, options_.breaker) {
     idle_.reserve(options_.size + options_.max_overflow);
     in_use_.reserve(options_.size + options_.max_overflow);
     counters_.name = options_.name;
@@ -46,6 +48,7 @@ ConnectionPool::~ConnectionPool() {
 }
 
 ConnectionLease ConnectionPool::acquire(std::string_view holder) {
+    breaker_.admit();
     std::unique_lock lock(mutex_);
     std::unique_ptr<Connection> connection = take_idle_or_reserve(lock);
     lock.unlock();
@@ -101,6 +104,10 @@ std::unique_ptr<Connection> ConnectionPool::open_reserved() {
     std::unique_ptr<Connection> connection;
     try {
         connection = factory_();
+    } catch (const Error& e) {
+        unreserve();
+        breaker_.record(e);
+        throw;
     } catch (...) {
         unreserve();
         throw;
@@ -185,6 +192,9 @@ PoolStats ConnectionPool::stats() const {
     s.in_use = in_use_.size();
     s.idle = idle_.size();
     s.overflow = open_ > options_.size ? open_ - options_.size : 0;
+    s.breaker_state = static_cast<std::uint64_t>(breaker_.state());
+    s.breaker_opened_total = breaker_.opened_total();
+    s.breaker_rejected_total = breaker_.rejected_total();
     return s;
 }
 

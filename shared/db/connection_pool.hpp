@@ -20,6 +20,7 @@
 #include "shared/db/connection.hpp"
 #include "shared/db/connection_lease.hpp"
 #include "shared/db/pool_options.hpp"
+#include "shared/resilience/circuit_breaker.hpp"
 
 namespace dbsup {
 
@@ -39,6 +40,8 @@ public:
     ConnectionLease acquire(std::string_view holder = "");
     PoolStats stats() const;
     const PoolOptions& options() const noexcept { return options_; }
+    /// The database's breaker in this process: checkouts pass it, statements report to it.
+    CircuitBreaker& breaker() noexcept { return breaker_; }
     /// Logs (once each) connections held longer than leak_detection; returns how many.
     std::size_t check_leaks();
     /// In a child after fork(): forget every connection without closing its
@@ -60,6 +63,7 @@ private:
 
     const PoolOptions options_;
     const Factory factory_;
+    CircuitBreaker breaker_;
 
     mutable std::mutex mutex_;
     std::condition_variable available_;

@@ -40,8 +40,10 @@ public:
     /// observer, when given, is told of every statement and transaction of the
     /// sessions made from now on; it must outlive them (until close_worker()).
     /// @throws ConfigError when a password cannot be resolved.
+    /// breaker: each pool's circuit breaker ([resilience]); off when not given.
     void init_worker(const std::map<std::string, DatabaseConfig>& databases,
-                     std::string application_name, QueryObserver* observer = nullptr);
+                     std::string application_name, QueryObserver* observer = nullptr,
+                     const CircuitBreakerConfig& breaker = {.window = 0});
     /// Closes idle connections and forgets every pool (sessions still holding a
     /// pool keep it alive until they end).
     void close_worker() noexcept;
@@ -79,6 +81,7 @@ private:
     std::map<std::string, std::shared_ptr<ConnectionPool>, std::less<>> pools_;
     std::string application_name_ = "dbsupervisor";
     std::atomic<QueryObserver*> observer_{nullptr};
+    CircuitBreakerConfig breaker_{.window = 0};
 
     static std::atomic<DatabaseManager*> instance_;
     static std::mutex instance_mutex_;

@@ -2,8 +2,10 @@
 
 namespace dbsup {
 
-PoolOptions PoolOptions::from_config(const DatabaseConfig& db) {
+PoolOptions PoolOptions::from_config(const DatabaseConfig& db,
+                                     const CircuitBreakerConfig& breaker) {
     PoolOptions o;
+    o.breaker = breaker;
     o.name = db.name;
     o.backend = db.url.backend;
     o.size = static_cast<std::size_t>(db.pool_size);

@@ -20,8 +20,11 @@ struct PoolOptions {
     bool pre_ping = true;
     std::chrono::milliseconds recycle{0};  // 0: never
     std::chrono::milliseconds leak_detection{0};  // 0: off
+    CircuitBreakerConfig breaker{.window = 0};  // window 0: no breaker
 
-    static PoolOptions from_config(const DatabaseConfig& db);
+    /// breaker: [resilience] circuit_breaker (off when not given).
+    static PoolOptions from_config(const DatabaseConfig& db,
+                                   const CircuitBreakerConfig& breaker = {.window = 0});
 };
 
 /// A consistent snapshot of a pool's gauges and counters.
@@ -42,6 +45,9 @@ struct PoolStats {
     std::uint64_t leaks_total = 0;
     std::uint64_t wait_nanoseconds_total = 0;
     HistogramSnapshot wait;  // how long checkouts waited
+    std::uint64_t breaker_state = 0;  // CircuitBreaker::State
+    std::uint64_t breaker_opened_total = 0;
+    std::uint64_t breaker_rejected_total = 0;
 };
 
 }  // namespace dbsup

@@ -163,6 +163,11 @@ Result PostgresConnection::execute(std::string_view sql, const Params& params) {
         if (first_word(sql) == "COMMIT") in_transaction_ = false;
         throw Error(broken_ ? ErrorCode::broken_connection : code, e.what(), database_,
                     e.sqlstate());
+    } catch (const pqxx::serialization_failure& e) {
+        // libpqxx 6 derives these from failure, not sql_error: no SQLSTATE on them.
+        throw Error(ErrorCode::serialization_failure, e.what(), database_, "40001");
+    } catch (const pqxx::deadlock_detected& e) {
+        throw Error(ErrorCode::deadlock, e.what(), database_, "40P01");
     } catch (const pqxx::failure& e) {
         if (!pq_->connection.is_open()) broken_ = true;
         throw Error(broken_ ? ErrorCode::broken_connection : ErrorCode::sql, e.what(), database_);

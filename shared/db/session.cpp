@@ -52,7 +52,14 @@ Result Session::execute(std::string_view sql, const Params& params) {
 
 Result Session::execute(const QueryLabel& label, std::string_view sql, const Params& params) {
     Connection& c = connection();  // a checkout is not part of the query's time
-    return track_query(observer_, label, sql, [&] { return c.execute(sql, params); });
+    try {
+        Result r = track_query(observer_, label, sql, [&] { return c.execute(sql, params); });
+        pool_->breaker().record_success();
+        return r;
+    } catch (const Error& e) {
+        pool_->breaker().record(e);
+        throw;
+    }
 }
 
 void Session::execute_script(std::string_view sql) { connection().execute_script(sql); }

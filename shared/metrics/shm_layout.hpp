@@ -27,6 +27,7 @@ enum class Counter : std::uint32_t {
     slow_queries,
     transactions_committed,
     transactions_rolled_back,
+    transactions_retried,  // tries again after a transient error (RetryPolicy)
     kCount
 };
 
@@ -44,6 +45,9 @@ enum class PoolColumn : std::size_t {
 constexpr std::size_t kFirstPoolTotal = static_cast<std::size_t>(PoolColumn::checkouts);
 static_assert(static_cast<std::size_t>(PoolColumn::kCount) <= ShmLabelRow::kCounters);
 
+/// The columns of a circuit breaker row: the state (a gauge), then totals.
+enum class BreakerColumn : std::size_t { state, opened, rejected, kCount };
+
 enum class WorkerState : std::uint64_t { empty, starting, ready, draining, stopped };
 
 struct ShmWorkerSlot {
@@ -58,6 +62,7 @@ struct ShmWorkerSlot {
     ShmLabelTable queries;  // per "operation:table:service": seconds (count = total), errors, slow
     ShmLabelTable pools;    // per database: PoolColumn figures, seconds = checkout waits
     ShmLabelTable errors;   // per error class ("postgresql:23"): counters[0] = queries failed
+    ShmLabelTable breakers; // per database: BreakerColumn figures
 
     void add(Counter c, std::uint64_t n = 1) noexcept {
         counters[static_cast<std::size_t>(c)].fetch_add(n, std::memory_order_relaxed);

@@ -289,14 +289,23 @@ std::size_t Queue::rescue_expired(Session& session) const {
                      {now_ms(), std::string("lease expired: its worker stopped renewing it")});
 }
 
-std::size_t Queue::renew(Session& session, const std::string& owner) const {
+std::size_t Queue::renew(Session& session, const std::string& owner,
+                         const std::vector<std::string>& ids) const {
+    if (ids.empty()) return 0;
     const std::int64_t now = now_ms();
+    Params params{owner, now + config_.lease_s * 1000};
+    std::string in = "locked_by = $1 AND id IN (";
+    for (const std::string& id : ids) {
+        in += params.size() > 2 ? ", $" : "$";
+        in += std::to_string(params.size() + 1);
+        params.emplace_back(id);
+    }
+    in += ")";
     return session.transact([&](Session& s) {
         bound_lock_holding(s);
         return static_cast<std::size_t>(
             s.execute(kRenew, "UPDATE dbsup_jobs SET locked_until = $2 WHERE " +
-                          unlocked_running(s, "locked_by = $1"),
-                      {owner, now + config_.lease_s * 1000})
+                                  unlocked_running(s, in), params)
                 .affected_rows);
     });
 }

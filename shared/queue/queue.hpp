@@ -54,8 +54,11 @@ public:
                               const std::string& reason) const;
     /// Takes back running jobs whose lease expired; commits. Returns how many.
     std::size_t rescue_expired(Session& session) const;
-    /// Extends the lease of every job `owner` runs; commits.
-    std::size_t renew(Session& session, const std::string& owner) const;
+    /// Extends the leases of these jobs of `owner` (the ones it is still working
+    /// on: a job it gave up on, say because its failure could not be recorded,
+    /// must expire and be rescued); commits. Returns how many.
+    std::size_t renew(Session& session, const std::string& owner,
+                      const std::vector<std::string>& ids) const;
     /// Deletes succeeded jobs older than retention_s; commits.
     std::size_t prune(Session& session) const;
 

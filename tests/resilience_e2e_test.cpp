@@ -1,0 +1,113 @@
+// PostgreSQL stopped and started under a running queue, on a server of the
+// test's own (the shared one must stay up): the workers' circuit breakers open
+// and fail fast while it is down, close after it is back, and every job still
+// ends succeeded, each with exactly one row of its work.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <regex>
+
+#include "config/config_loader.hpp"
+#include "shared/db/database_manager.hpp"
+#include "shared/queue/queue.hpp"
+#include "shared/queue/queue_schema.hpp"
+#include "tests/support/supervisor_process.hpp"
+
+namespace dbsup::test {
+namespace {
+
+using nlohmann::json;
+
+std::string shell(const std::string& command) {
+    FILE* pipe = popen(command.c_str(), "r");
+    std::string out;
+    char buffer[4096];
+    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+    if (pclose(pipe) != 0) throw std::runtime_error("failed: " + command + "\n" + out);
+    return out;
+}
+
+// A throwaway server started by scripts/pg-start, removed with this object.
+class OwnPostgres {
+public:
+    OwnPostgres() {
+        const std::regex line("export (\\w+)='([^']*)'");
+        std::string out = shell(DBSUP_SOURCE_DIR "/scripts/pg-start");
+        for (std::sregex_iterator it(out.begin(), out.end(), line), end; it != end; ++it)
+            env_[(*it)[1]] = (*it)[2];
+    }
+    ~OwnPostgres() { std::system((DBSUP_SOURCE_DIR "/scripts/pg-stop " + data()).c_str()); }
+    std::string data() const { return env_.at("DBSUP_TEST_PGDATA"); }
+    std::string url() const { return env_.at("DBSUP_TEST_PG_URL"); }
+    std::string password() const { return env_.at("DBSUP_TEST_PG_PASSWORD"); }
+    void stop() const { pg_ctl("-m fast -w stop"); }
+    void start() const { pg_ctl("-l " + data() + "/../restart.log -w -t 60 start"); }
+
+private:
+    void pg_ctl(const std::string& args) const {
+        shell("runuser -u postgres -- " + env_.at("DBSUP_TEST_PGCTL") + " -D " + data() + " " +
+              args + " >/dev/null 2>&1");
+    }
+    std::map<std::string, std::string> env_;
+};
+
+TEST(ResilienceE2E, PostgresStoppedAndStartedDuringARunLosesNoJob) {
+    constexpr int kJobs = 5000;
+    OwnPostgres pg;
+    ::setenv("DBSUP_OWN_PG_PASSWORD", pg.password().c_str(), 1);
+    const std::string toml =
+        "[databases.main]\nurl = \"" + pg.url() + "\"\npassword_env = \"DBSUP_OWN_PG_PASSWORD\"\n"
+        "[queue]\npoll_interval_ms = 10\nlease_s = 2\nretry_base_ms = 10\nretry_max_ms = 100\n"
+        "[resilience]\ncircuit_breaker = { failure_rate = 0.5, window = 4, open_ms = 300, "
+        "half_open_calls = 1 }\n"
+        "[tasks.record]\nsql = [\"INSERT INTO restart_events (job_id) VALUES (:job_id)\", "
+        "\"SELECT pg_sleep(0.003)\"]\nmax_attempts = 1000\n";
+    Config config = ConfigLoader::load_string(toml, "test");
+    DatabaseManager::instance().init_worker(config.databases, "resilience-e2e");
+    Session& s = DatabaseManager::instance().session("main");
+    QueueSchema::migrate(s);
+    s.transact([](Session& t) {
+        t.execute("CREATE TABLE restart_events (job_id TEXT PRIMARY KEY)");
+    });
+    Queue queue = Queue::from_config(config);
+    std::vector<NewJob> jobs(kJobs, NewJob{"record", "{}", "", 0, 0, 0});
+    s.transact([&](Session& t) { queue.enqueue_many(t, jobs); });
+    DatabaseManager::instance().close_worker();
+
+    TempDir dir;
+    SupervisorProcess sup(dir, "", {"--workers", "2"},
+                          {"DBSUP_OWN_PG_PASSWORD=" + pg.password()}, toml);
+    sup.wait_for([](const json& d) { return d["jobs"]["succeeded_total"].get<int>() >= 300; });
+    pg.stop();
+    json down = sup.wait_for([](const json& d) {
+        const json& b = d["circuit_breakers"];
+        return b.contains("main") && b["main"]["state"] != "closed" &&
+               b["main"]["rejected_total"].get<int>() > 0;
+    });
+    EXPECT_GE(down["circuit_breakers"]["main"]["opened_total"].get<int>(), 1) << down.dump();
+    EXPECT_LT(down["jobs"]["succeeded_total"].get<int>(), kJobs) << "the outage came too late";
+    pg.start();
+    json done = sup.wait_for(
+        [](const json& d) {
+            return d["jobs"]["succeeded_total"].get<int>() >= kJobs &&
+                   d["circuit_breakers"].contains("main") &&
+                   d["circuit_breakers"]["main"]["state"] == "closed";
+        },
+        std::chrono::seconds(120));
+    EXPECT_EQ(done["circuit_breakers"]["main"]["state"], "closed") << done.dump();
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+
+    DatabaseManager::instance().init_worker(config.databases, "resilience-e2e");
+    Session& after = DatabaseManager::instance().session("main");
+    auto counts = queue.counts(after);
+    EXPECT_EQ(counts["succeeded"], kJobs);
+    EXPECT_EQ(after.execute("SELECT COUNT(*) FROM restart_events").scalar<std::int64_t>(), kJobs);
+    after.commit();
+    DatabaseManager::instance().close_worker();
+}
+
+}  // namespace
+}  // namespace dbsup::test
