@@ -76,6 +76,10 @@ int Cli::run(int argc, char** argv) {
     worker->add_option("--shm", shm_name, "the supervisor's segment")->required();
     worker->add_option("--slot", slot, "this worker's slot")->required();
     worker->add_option("--generation", generation, "how many times the slot was filled");
+    std::string metrics_listen;
+    app.add_option("--metrics-listen", metrics_listen,
+                   "run: serve /metrics and /healthz over HTTP on [HOST:]PORT (loopback "
+                   "unless HOST is given)");
     std::int64_t demo_jobs = 0;
     app.add_option("--demo", demo_jobs, "run: enqueue this many demo jobs first")
         ->check(CLI::Range(std::int64_t{0}, std::int64_t{100'000'000}));
@@ -164,7 +168,8 @@ int Cli::run(int argc, char** argv) {
         }
         return RunCommand::run(load_config(overrides),
                                {demo_jobs, log_file, log_level,
-                                [overrides] { return load_config(overrides); }});
+                                [overrides] { return load_config(overrides); },
+                                metrics_listen});
     } catch (const ConfigError& e) {
         for (const auto& d : e.diagnostics()) std::cerr << "error: " << d.to_string() << "\n";
         return kExitUsage;

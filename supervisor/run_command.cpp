@@ -6,6 +6,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "config/config_error.hpp"
 #include "shared/db/database_manager.hpp"
@@ -14,6 +15,7 @@
 #include "shared/queue/queue.hpp"
 #include "shared/queue/queue_schema.hpp"
 #include "supervisor/cli.hpp"
+#include "supervisor/metrics_server.hpp"
 #include "supervisor/supervisor.hpp"
 
 namespace dbsup {
@@ -121,6 +123,14 @@ void prepare_queue(const Config& config, std::int64_t demo_jobs) {
 }  // namespace
 
 int RunCommand::run(const Config& config, const RunOptions& options) {
+    if (!options.metrics_listen.empty()) {
+        try {
+            MetricsServer::check_address(options.metrics_listen);
+        } catch (const std::runtime_error& e) {
+            spdlog::error("{}", e.what());
+            return kExitUsage;
+        }
+    }
     check_stats_directory(config.supervisor.stats_file);
     Pidfile pidfile(config.supervisor.pidfile);
     if (!verify(config)) return kExitFailure;
@@ -132,6 +142,16 @@ int RunCommand::run(const Config& config, const RunOptions& options) {
     }
     Supervisor supervisor(config, std::filesystem::read_symlink("/proc/self/exe").string(),
                           options.log_file, options.log_level, options.reload);
+    std::optional<MetricsServer> metrics;
+    if (!options.metrics_listen.empty()) {
+        try {
+            metrics.emplace(supervisor.io(), options.metrics_listen);
+        } catch (const std::runtime_error& e) {
+            spdlog::error("{}", e.what());
+            return kExitUsage;
+        }
+        supervisor.on_stats([&metrics](const nlohmann::json& doc) { metrics->update(doc); });
+    }
     return supervisor.run();
 }
 

@@ -14,6 +14,7 @@ struct RunOptions {
     std::string log_file;        // given to the workers too; reopened on SIGUSR1
     std::string log_level = "info";
     std::function<Config()> reload;  // SIGHUP: the configuration read again
+    std::string metrics_listen;      // "[HOST:]PORT": serve /metrics and /healthz there
 };
 
 class RunCommand {

@@ -385,6 +385,7 @@ void Supervisor::write_stats() noexcept {
         nlohmann::json doc = StatsWriter::document(v, segment_, retired_);
         StatsWriter::write(config_.supervisor.stats_file, doc);
         progress_.update(doc);
+        if (stats_listener_) stats_listener_(doc);
     } catch (const std::exception& e) {
         spdlog::error("supervisor: stats: {}", e.what());
     }

@@ -36,6 +36,12 @@ public:
                std::string log_level = "info", std::function<Config()> reload = {});
     /// Runs until shut down; returns the process exit code.
     int run();
+    /// The event loop, for servers that live on it (see MetricsServer).
+    boost::asio::io_context& io() noexcept { return io_; }
+    /// Called with every stats document written.
+    void on_stats(std::function<void(const nlohmann::json&)> listener) {
+        stats_listener_ = std::move(listener);
+    }
 
 private:
     using Clock = std::chrono::steady_clock;
@@ -74,6 +80,7 @@ private:
     std::string log_file_;
     std::string log_level_;
     std::function<Config()> reload_;
+    std::function<void(const nlohmann::json&)> stats_listener_;
     ShmSegment segment_;
     boost::asio::io_context io_;
     boost::asio::signal_set signals_;
