@@ -19,6 +19,7 @@ const char* to_string(ErrorCode code) noexcept {
         case ErrorCode::constraint_violation: return "constraint_violation";
         case ErrorCode::serialization_failure: return "serialization_failure";
         case ErrorCode::deadlock: return "deadlock";
+        case ErrorCode::stale_statement: return "stale_statement";
         case ErrorCode::busy: return "busy";
         case ErrorCode::syntax: return "syntax";
         case ErrorCode::timeout: return "timeout";
@@ -46,6 +47,7 @@ bool Error::is_retryable() const noexcept {
         case ErrorCode::broken_connection:
         case ErrorCode::serialization_failure:
         case ErrorCode::deadlock:
+        case ErrorCode::stale_statement:
         case ErrorCode::busy:
             return true;
         case ErrorCode::connection_failed:

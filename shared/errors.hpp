@@ -18,6 +18,7 @@ enum class ErrorCode {
     constraint_violation,   // unique, foreign key, not null, check
     serialization_failure,  // retry the transaction
     deadlock,               // retry the transaction
+    stale_statement,        // a cached prepared statement outlived a schema change: retry
     busy,                   // SQLite: database locked
     syntax,                 // bad SQL or unknown table/column
     timeout,                // statement cancelled by a timeout

@@ -130,7 +130,10 @@ json pools_json(const ShmSegment& segment, const std::vector<SupervisorView::Wor
     }
     constexpr const char* kNames[] = {"size", "in_use", "idle", "overflow", "checkouts_total",
                                       "timeouts_total", "opened_total", "closed_total",
-                                      "recycled_total", "preping_failures_total"};
+                                      "recycled_total", "preping_failures_total",
+                                      "statement_cache_hits_total",
+                                      "statement_cache_misses_total",
+                                      "statement_cache_evictions_total"};
     json out = json::object();
     for (const auto& [name, t] : totals.pools) {
         json row;
@@ -178,6 +181,21 @@ json health_json(json health, const json& pools) {
         report["active_queries"] = pools[name]["in_use"];
     }
     return health;
+}
+
+// Every database's prepared statement caches together; hit_ratio 0 before any lookup.
+json statement_cache_json(const json& pools) {
+    std::uint64_t hits = 0, misses = 0, evictions = 0;
+    for (const auto& [name, pool] : pools.items()) {
+        hits += pool["statement_cache_hits_total"].get<std::uint64_t>();
+        misses += pool["statement_cache_misses_total"].get<std::uint64_t>();
+        evictions += pool["statement_cache_evictions_total"].get<std::uint64_t>();
+    }
+    double lookups = static_cast<double>(hits + misses);
+    return {{"hits_total", hits},
+            {"misses_total", misses},
+            {"evictions_total", evictions},
+            {"hit_ratio", lookups > 0 ? static_cast<double>(hits) / lookups : 0.0}};
 }
 
 json up_gauges(const json& health) {
@@ -236,6 +254,11 @@ json StatsWriter::document(const SupervisorView& view, const ShmSegment& segment
           {"by_task", labels(totals.tasks, {"succeeded_total", "retried_total", "dead_total"})}}},
         {"queue", view.queue_depth},
         {"pools", pools},
+        {"statement_cache", statement_cache_json(pools)},
+        {"bulk",
+         {{"inserted_rows_total", count(Counter::bulk_rows_inserted)},
+          {"updated_rows_total", count(Counter::bulk_rows_updated)},
+          {"deleted_rows_total", count(Counter::bulk_rows_deleted)}}},
         {"queries",
          {{"total", all_queries.count},
           {"errors_total", count(Counter::query_errors)},
@@ -286,7 +309,9 @@ std::string StatsWriter::prometheus(const json& doc) {
                 << row[field].dump() << "\n";
     };
     for (const char* f : {"size", "in_use", "idle", "overflow", "checkouts_total",
-                          "timeouts_total", "opened_total", "closed_total"})
+                          "timeouts_total", "opened_total", "closed_total",
+                          "statement_cache_hits_total", "statement_cache_misses_total",
+                          "statement_cache_evictions_total"})
         labelled(std::string("pool_") + f, "Connection pool figure, all workers.", doc["pools"],
                  "database", f);
     for (const char* f : {"succeeded_total", "retried_total", "dead_total"})
@@ -306,6 +331,12 @@ std::string StatsWriter::prometheus(const json& doc) {
             out << "dbsup_query_errors_by_class_total{class=\"" << cls << "\"} " << n.dump()
                 << "\n";
     }
+    for (const char* f : {"hits_total", "misses_total", "evictions_total"})
+        gauge((std::string("statement_cache_") + f).c_str(),
+              "Prepared statement cache figure, all databases.", doc["statement_cache"][f]);
+    for (const char* f : {"inserted_rows_total", "updated_rows_total", "deleted_rows_total"})
+        gauge((std::string("bulk_") + f).c_str(), "Rows touched by bulk operations.",
+              doc["bulk"][f]);
     gauge("transactions_committed_total", "Transactions committed.",
           doc["transactions"]["committed_total"]);
     for (const char* f : {"opened_total", "rejected_total"})

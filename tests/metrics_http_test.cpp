@@ -34,7 +34,10 @@ TEST(MetricsHttp, ServesParseableMetricsAndHealth) {
     TempDir dir;
     const std::string address = "127.0.0.1:" + std::to_string(free_loopback_port());
     SupervisorProcess sup(dir, "", {"--workers", "2", "--metrics-listen", address});
-    sup.wait_for([](const json& d) { return d["supervisor"]["workers_alive"] == 2; });
+    // Alive is not yet published: wait for the workers' pools too.
+    sup.wait_for([](const json& d) {
+        return d["supervisor"]["workers_alive"] == 2 && !d["pools"].empty();
+    });
     const std::string url = "http://" + address;
 
     std::string health = shell("curl -s -w ' %{http_code}' " + url + "/healthz");

@@ -104,6 +104,11 @@ TEST_P(QueueE2ETest, ASqlTaskCommitsItsRowWithTheJob) {
     EXPECT_EQ(q["total"], q["seconds"]["count"]);
     EXPECT_EQ(q["errors_total"], 0) << q.dump();
     EXPECT_GT(stats["transactions"]["committed_total"].get<int>(), 0) << stats.dump();
+    // The runner's statements are prepared once per connection and reused.
+    const json& cache = stats["statement_cache"];
+    EXPECT_GT(cache["hits_total"].get<int>(), 300) << cache.dump();
+    EXPECT_GT(cache["hit_ratio"].get<double>(), 0.9) << cache.dump();
+    EXPECT_EQ(cache["hits_total"], pool["statement_cache_hits_total"]);
 }
 
 TEST_P(QueueE2ETest, PermanentErrorsGoToDeadAtOnceWithTheReason) {

@@ -85,7 +85,10 @@ void publish_pools(ShmWorkerSlot& slot, std::mutex& append_mutex) {
         const std::uint64_t figures[] = {p.size, p.in_use, p.idle, p.overflow,
                                          p.checkouts_total, p.timeouts_total, p.opened_total,
                                          p.closed_total, p.recycled_total,
-                                         p.preping_failures_total};
+                                         p.preping_failures_total,
+                                         p.statement_cache_hits_total,
+                                         p.statement_cache_misses_total,
+                                         p.statement_cache_evictions_total};
         for (std::size_t i = 0; i < std::size(figures); ++i)
             row->counters[i].store(figures[i], std::memory_order_relaxed);
         row->seconds.assign(p.wait);
@@ -154,7 +157,8 @@ int WorkerProcess::run(const std::string& shm_name, std::size_t slot_index,
                                   std::chrono::milliseconds(config.monitoring.slow_query_ms));
         DatabaseManager::instance().init_worker(
             config.databases, "dbsupervisor/" + std::to_string(slot_index), &observer,
-            config.resilience.circuit_breaker);
+            config.resilience.circuit_breaker,
+            static_cast<std::size_t>(config.monitoring.statement_cache_size));
         DatabasesOpen databases_open;  // closed before the observer goes
         if (!check_databases(config, slot_index)) return exit_codes::kHandledError;
         if (const char* code = std::getenv("DBSUP_TEST_WORKER_EXIT"))  // test switch: crash loops

@@ -11,6 +11,7 @@
 
 #include "config/database_url.hpp"
 #include "shared/db/result.hpp"
+#include "shared/db/statement_cache.hpp"
 
 namespace dbsup {
 
@@ -43,6 +44,13 @@ public:
     virtual bool in_transaction() const noexcept = 0;
     virtual std::string server_version() = 0;
     virtual Backend backend() const noexcept = 0;
+    /// The statement cache's hits, misses and evictions since the last call.
+    virtual StatementCacheCounts take_statement_counts() noexcept = 0;
+    /// Inserts rows into a table through the backend's fastest path (PostgreSQL
+    /// COPY, SQLite one cached INSERT stepped per row) in the open transaction.
+    /// table and columns arrive validated and quoted. @throws Error
+    virtual void insert_rows(const std::string& table, const std::vector<std::string>& columns,
+                             const std::vector<Params>& rows) = 0;
 
     /// immediate: take the write lock at BEGIN (SQLite BEGIN IMMEDIATE), so a
     /// read-then-write transaction cannot fail to upgrade; PostgreSQL ignores it.

@@ -159,9 +159,13 @@ void ConnectionPool::unreserve() noexcept {
 
 void ConnectionPool::give_back(std::unique_ptr<Connection> connection) noexcept {
     bool reusable = connection->reset();
+    const StatementCacheCounts statements = connection->take_statement_counts();
     std::unique_ptr<Connection> to_close;
     {
         std::lock_guard lock(mutex_);
+        counters_.statement_cache_hits_total += statements.hits;
+        counters_.statement_cache_misses_total += statements.misses;
+        counters_.statement_cache_evictions_total += statements.evictions;
         auto it = std::find(in_use_.begin(), in_use_.end(), connection.get());
         if (it != in_use_.end()) {
             *it = in_use_.back();

@@ -66,7 +66,8 @@ std::uint64_t DatabaseManager::instances_built() noexcept {
 
 void DatabaseManager::init_worker(const std::map<std::string, DatabaseConfig>& databases,
                                   std::string application_name, QueryObserver* observer,
-                                  const CircuitBreakerConfig& breaker) {
+                                  const CircuitBreakerConfig& breaker,
+                                  std::size_t statement_cache_size) {
     check_fork();
     for (const auto& [name, db] : databases) (void)PasswordResolver::resolve(db);
     std::map<std::string, std::shared_ptr<ConnectionPool>, std::less<>> old;
@@ -76,6 +77,7 @@ void DatabaseManager::init_worker(const std::map<std::string, DatabaseConfig>& d
         application_name_ = std::move(application_name);
         observer_.store(observer, std::memory_order_release);
         breaker_ = breaker;
+        statement_cache_size_ = statement_cache_size;
         old.swap(pools_);
         generation_.fetch_add(1, std::memory_order_acq_rel);
     }
@@ -145,8 +147,9 @@ std::shared_ptr<ConnectionPool> DatabaseManager::build_pool(const std::string& n
         throw Error(ErrorCode::usage, "no database named '" + name + "' is configured");
     auto engine = std::make_shared<Engine>(db->second, PasswordResolver::resolve(db->second),
                                            application_name_);
-    return std::make_shared<ConnectionPool>(PoolOptions::from_config(db->second, breaker_),
-                                            [engine] { return engine->connect(); });
+    return std::make_shared<ConnectionPool>(
+        PoolOptions::from_config(db->second, breaker_),
+        [engine, cache = statement_cache_size_] { return engine->connect(cache); });
 }
 
 std::vector<PoolStats> DatabaseManager::pool_stats() const {

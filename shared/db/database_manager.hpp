@@ -41,9 +41,11 @@ public:
     /// sessions made from now on; it must outlive them (until close_worker()).
     /// @throws ConfigError when a password cannot be resolved.
     /// breaker: each pool's circuit breaker ([resilience]); off when not given.
+    /// statement_cache_size: prepared statements kept per connection ([monitoring]).
     void init_worker(const std::map<std::string, DatabaseConfig>& databases,
                      std::string application_name, QueryObserver* observer = nullptr,
-                     const CircuitBreakerConfig& breaker = {.window = 0});
+                     const CircuitBreakerConfig& breaker = {.window = 0},
+                     std::size_t statement_cache_size = 100);
     /// Closes idle connections and forgets every pool (sessions still holding a
     /// pool keep it alive until they end).
     void close_worker() noexcept;
@@ -82,6 +84,7 @@ private:
     std::string application_name_ = "dbsupervisor";
     std::atomic<QueryObserver*> observer_{nullptr};
     CircuitBreakerConfig breaker_{.window = 0};
+    std::size_t statement_cache_size_ = 100;
 
     static std::atomic<DatabaseManager*> instance_;
     static std::mutex instance_mutex_;

@@ -40,10 +40,11 @@ std::string Engine::postgres_conninfo(const std::optional<std::string>& password
     return info;
 }
 
-std::unique_ptr<Connection> Engine::connect() const {
+std::unique_ptr<Connection> Engine::connect(std::size_t statement_cache_size) const {
     if (config_.url.backend == Backend::sqlite)
-        return std::make_unique<SqliteConnection>(config_.name, config_.url.path, config_.sqlite);
-    return std::make_unique<PostgresConnection>(config_.name, conninfo_);
+        return std::make_unique<SqliteConnection>(config_.name, config_.url.path, config_.sqlite,
+                                                  statement_cache_size);
+    return std::make_unique<PostgresConnection>(config_.name, conninfo_, statement_cache_size);
 }
 
 }  // namespace dbsup

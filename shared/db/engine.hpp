@@ -18,8 +18,10 @@ public:
     Engine(DatabaseConfig config, std::optional<std::string> password,
            std::string application_name);
 
-    /// Opens a new connection. @throws Error(connection_failed)
-    std::unique_ptr<Connection> connect() const;
+    /// Opens a new connection caching up to statement_cache_size prepared
+    /// statements ([monitoring] statement_cache_size; 0: none).
+    /// @throws Error(connection_failed)
+    std::unique_ptr<Connection> connect(std::size_t statement_cache_size = 100) const;
 
     const DatabaseConfig& config() const noexcept { return config_; }
     const std::string& name() const noexcept { return config_.name; }

@@ -48,6 +48,9 @@ struct PoolStats {
     std::uint64_t breaker_state = 0;  // CircuitBreaker::State
     std::uint64_t breaker_opened_total = 0;
     std::uint64_t breaker_rejected_total = 0;
+    std::uint64_t statement_cache_hits_total = 0;  // counted as connections come back
+    std::uint64_t statement_cache_misses_total = 0;
+    std::uint64_t statement_cache_evictions_total = 0;
 };
 
 }  // namespace dbsup

@@ -4,15 +4,26 @@
 
 #include <algorithm>
 #include <pqxx/pqxx>
+#include <pqxx/tablewriter>
 
 #include <cctype>
+#include <utility>
 
 #include "shared/errors.hpp"
 
 namespace dbsup {
 namespace {
 
-ErrorCode classify(const std::string& state) {
+// A prepared statement whose result columns changed with the schema.
+bool stale_plan(const pqxx::sql_error& e) {
+    return e.sqlstate() == "0A000" &&
+           std::string_view(e.what()).find("cached plan must not change result type") !=
+               std::string_view::npos;
+}
+
+ErrorCode classify(const pqxx::sql_error& e) {
+    const std::string& state = e.sqlstate();
+    if (stale_plan(e)) return ErrorCode::stale_statement;
     if (state.rfind("23", 0) == 0) return ErrorCode::constraint_violation;
     if (state == "40001") return ErrorCode::serialization_failure;
     if (state == "40P01") return ErrorCode::deadlock;
@@ -64,6 +75,23 @@ std::string text_of(const Value& v) {
     return buffer;
 }
 
+// One field of COPY's text format: \N for NULL, backslash escapes otherwise.
+void append_copy_field(std::string& line, const Value& v) {
+    if (std::holds_alternative<std::nullptr_t>(v)) {
+        line += "\\N";
+        return;
+    }
+    for (char c : text_of(v)) {
+        switch (c) {
+            case '\\': line += "\\\\"; break;
+            case '\t': line += "\\t"; break;
+            case '\n': line += "\\n"; break;
+            case '\r': line += "\\r"; break;
+            default: line += c;
+        }
+    }
+}
+
 std::string first_word(std::string_view sql) {
     std::string word;
     for (char c : sql) {
@@ -88,8 +116,9 @@ struct PostgresConnection::Handles {
     pqxx::nontransaction work{connection};  // declared after connection: destroyed first
 };
 
-PostgresConnection::PostgresConnection(const std::string& database, const std::string& conninfo)
-    : database_(database) {
+PostgresConnection::PostgresConnection(const std::string& database, const std::string& conninfo,
+                                       std::size_t statement_cache_size)
+    : database_(database), statements_(statement_cache_size) {
     try {
         pq_ = std::make_unique<Handles>(conninfo);
     } catch (const std::exception& e) {
@@ -116,11 +145,14 @@ void PostgresConnection::limit_transaction_time(std::chrono::milliseconds limit)
 
 void PostgresConnection::begin_statement(BeginMode) {
     if (in_transaction_) throw Error(ErrorCode::usage, "BEGIN inside a transaction", database_);
+    deallocate_stale();
     begin_pending_ = true;
     in_transaction_ = true;
+    first_in_transaction_ = true;
 }
 
 Result PostgresConnection::run(std::string_view sql, const Params& params) {
+    const bool first = std::exchange(first_in_transaction_, false);
     std::string text(sql);
     if (begin_pending_) {
         begin_pending_ = false;
@@ -144,7 +176,74 @@ Result PostgresConnection::run(std::string_view sql, const Params& params) {
         storage.push_back(text_of(v));
         pointers.push_back(storage.back().c_str());
     }
+    if (statements_.enabled()) return run_prepared(sql, pointers, first);
     return convert(pq_->work.exec_params(text, pqxx::prepare::make_dynamic_params(pointers)));
+}
+
+std::string PostgresConnection::prepared_name(std::string_view sql) {
+    if (const std::string* name = statements_.find(sql)) return *name;
+    std::string name = "dbsup_" + std::to_string(++statements_prepared_);
+    pq_->connection.prepare(name, std::string(sql));
+    try {
+        pq_->connection.prepare_now(name);
+    } catch (...) {
+        pq_->connection.unprepare(name);  // never registered: forgets it without a round trip
+        throw;
+    }
+    if (auto evicted = statements_.insert(sql, name)) stale_.push_back(std::move(*evicted));
+    return name;
+}
+
+Result PostgresConnection::run_prepared(std::string_view sql,
+                                        const std::vector<const char*>& params, bool first) {
+    try {
+        return convert(pq_->work.exec_prepared(prepared_name(sql),
+                                               pqxx::prepare::make_dynamic_params(params)));
+    } catch (const pqxx::sql_error& e) {
+        if (!stale_plan(e)) throw;
+        if (auto name = statements_.erase(sql)) stale_.push_back(std::move(*name));
+        // The error aborted the transaction. When nothing else ran in it, nothing
+        // is lost by starting it again with the statement prepared afresh;
+        // otherwise the caller sees a retryable error (stale_statement).
+        if (in_transaction_ && !first) throw;
+        if (in_transaction_) pq_->work.exec("ROLLBACK");
+        deallocate_stale();
+        if (in_transaction_) pq_->work.exec("BEGIN");
+        return convert(pq_->work.exec_prepared(prepared_name(sql),
+                                               pqxx::prepare::make_dynamic_params(params)));
+    }
+}
+
+void PostgresConnection::deallocate_stale() {
+    for (const std::string& name : stale_) pq_->connection.unprepare(name);
+    stale_.clear();
+}
+
+void PostgresConnection::insert_rows(const std::string& table,
+                                     const std::vector<std::string>& columns,
+                                     const std::vector<Params>& rows) {
+    if (begin_pending_) execute("SELECT 1", {});  // sends the deferred BEGIN
+    try {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+        // libpqxx 6.4's stream_to takes only tuples; tablewriter takes the lines
+        // this unit escapes itself (its deprecation warns of multi-byte client
+        // encodings other than UTF-8, which libpq connections here do not use).
+        pqxx::tablewriter copy(pq_->work, table, columns.begin(), columns.end());
+#pragma GCC diagnostic pop
+        std::string line;
+        for (const Params& row : rows) {
+            line.clear();
+            for (std::size_t i = 0; i < row.size(); ++i) {
+                if (i) line += '\t';
+                append_copy_field(line, row[i]);
+            }
+            copy.write_raw_line(line);
+        }
+        copy.complete();
+    } catch (...) {
+        translate_current_exception("COPY");
+    }
 }
 
 Result PostgresConnection::execute(std::string_view sql, const Params& params) {
@@ -153,11 +252,19 @@ Result PostgresConnection::execute(std::string_view sql, const Params& params) {
         Result result = run(sql, params);
         track_transaction(sql);
         return result;
+    } catch (...) {
+        translate_current_exception(sql);
+    }
+}
+
+void PostgresConnection::translate_current_exception(std::string_view sql) {
+    try {
+        throw;
     } catch (const pqxx::broken_connection& e) {
         broken_ = true;
         throw Error(ErrorCode::broken_connection, e.what(), database_);
     } catch (const pqxx::sql_error& e) {
-        ErrorCode code = classify(e.sqlstate());
+        ErrorCode code = classify(e);
         if (code == ErrorCode::broken_connection || !pq_->connection.is_open()) broken_ = true;
         // A failed COMMIT ends the transaction too; a failed statement leaves it aborted.
         if (first_word(sql) == "COMMIT") in_transaction_ = false;

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "shared/db/connection.hpp"
 
@@ -16,7 +17,9 @@ namespace dbsup {
 class PostgresConnection final : public Connection {
 public:
     /// @throws Error(connection_failed) naming the database, never the password.
-    PostgresConnection(const std::string& database, const std::string& conninfo);
+    /// statement_cache_size bounds the server-side prepared statements it keeps.
+    PostgresConnection(const std::string& database, const std::string& conninfo,
+                       std::size_t statement_cache_size = 100);
     ~PostgresConnection() override;
 
     Result execute(std::string_view sql, const Params& params) override;
@@ -26,6 +29,12 @@ public:
     bool in_transaction() const noexcept override { return in_transaction_; }
     std::string server_version() override;
     Backend backend() const noexcept override { return Backend::postgresql; }
+    StatementCacheCounts take_statement_counts() noexcept override {
+        return statements_.take_counts();
+    }
+    /// COPY ... FROM STDIN.
+    void insert_rows(const std::string& table, const std::vector<std::string>& columns,
+                     const std::vector<Params>& rows) override;
     void limit_transaction_time(std::chrono::milliseconds limit) override;
     /// The server process serving this connection (pg_backend_pid()).
     int backend_pid() const noexcept;
@@ -37,6 +46,17 @@ protected:
 
 private:
     Result run(std::string_view sql, const Params& params);
+    /// first: nothing else ran in the transaction, so a stale statement may
+    /// restart it transparently.
+    Result run_prepared(std::string_view sql, const std::vector<const char*>& params, bool first);
+    /// The name of sql's prepared statement, preparing it on a cache miss.
+    std::string prepared_name(std::string_view sql);
+    /// Deallocates statements that went stale or were evicted; called only
+    /// outside a transaction, where DEALLOCATE cannot fail for an aborted one.
+    void deallocate_stale();
+    /// Turns the exception being handled into an Error (marking the connection
+    /// broken when it is). Call only from a catch block.
+    [[noreturn]] void translate_current_exception(std::string_view sql);
     void track_transaction(std::string_view sql) noexcept;
 
     std::string database_;
@@ -45,6 +65,10 @@ private:
     bool broken_ = false;
     bool in_transaction_ = false;
     bool begin_pending_ = false;
+    bool first_in_transaction_ = false;  // no statement has run since BEGIN (run() clears it)
+    StatementCache<std::string> statements_;  // SQL text -> prepared statement name
+    std::vector<std::string> stale_;          // names awaiting DEALLOCATE
+    std::uint64_t statements_prepared_ = 0;   // names them
 };
 
 }  // namespace dbsup

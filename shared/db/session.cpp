@@ -1,5 +1,9 @@
 #include "shared/db/session.hpp"
 
+#include <algorithm>
+#include <map>
+
+#include "shared/db/bulk_statements.hpp"
 #include "shared/errors.hpp"
 #include "shared/monitoring/track_query.hpp"
 
@@ -50,16 +54,101 @@ Result Session::execute(std::string_view sql, const Params& params) {
     return execute(label_of(sql), sql, params);
 }
 
-Result Session::execute(const QueryLabel& label, std::string_view sql, const Params& params) {
-    Connection& c = connection();  // a checkout is not part of the query's time
+template <class F>
+decltype(auto) Session::tracked(const QueryLabel& label, std::string_view sql, F&& f) {
     try {
-        Result r = track_query(observer_, label, sql, [&] { return c.execute(sql, params); });
+        decltype(auto) r = track_query(observer_, label, sql, std::forward<F>(f));
         pool_->breaker().record_success();
         return r;
     } catch (const Error& e) {
         pool_->breaker().record(e);
         throw;
     }
+}
+
+Result Session::execute(const QueryLabel& label, std::string_view sql, const Params& params) {
+    Connection& c = connection();  // a checkout is not part of the query's time
+    return tracked(label, sql, [&] { return c.execute(sql, params); });
+}
+
+template <class Items, class ParamsOf>
+std::uint64_t Session::step_each(const QueryLabel& label, const std::string& sql,
+                                 const Items& items, ParamsOf params_of) {
+    Connection& c = connection();
+    return tracked(label, sql, [&] {
+        std::uint64_t touched = 0;
+        for (const auto& item : items)
+            touched += static_cast<std::uint64_t>(c.execute(sql, params_of(item)).affected_rows);
+        return touched;
+    });
+}
+
+void Session::count_bulk(BulkOperation operation, std::uint64_t rows) noexcept {
+    if (observer_) observer_->on_bulk_rows(operation, rows);
+}
+
+std::uint64_t Session::bulk_insert(std::string_view table, const std::vector<std::string>& columns,
+                                   const std::vector<Params>& rows) {
+    BulkStatements bulk("bulk_insert", table, "", columns);
+    bulk.check_widths(rows, columns.size());
+    if (rows.empty()) return 0;
+    Connection& c = connection();
+    tracked(bulk.label(), "COPY / INSERT " + bulk.table(), [&] {
+        c.insert_rows(bulk.table(), bulk.columns(), rows);
+        return 0;
+    });
+    count_bulk(BulkOperation::insert, rows.size());
+    return rows.size();
+}
+
+std::uint64_t Session::bulk_update(std::string_view table, std::string_view key_column,
+                                   const std::vector<std::string>& columns,
+                                   const std::vector<Params>& rows) {
+    BulkStatements bulk("bulk_update", table, key_column, columns);
+    if (columns.empty())
+        throw Error(ErrorCode::usage, "bulk_update " + bulk.table() + ": no columns to set");
+    bulk.check_widths(rows, columns.size() + 1);
+    if (rows.empty()) return 0;
+    const QueryLabel& label = bulk.label();
+    std::uint64_t changed = 0;
+    if (backend() == Backend::sqlite) {
+        changed = step_each(label, bulk.sqlite_update(), rows, [](const Params& row) { return row; });
+    } else {
+        std::map<std::string, std::string> types;
+        for (const Row& r : execute(BulkStatements::column_types_query(), {bulk.table()}).rows)
+            types[r.get<std::string>(0)] = r.get<std::string>(1);
+        for (std::size_t start = 0; start < rows.size(); start += BulkStatements::kUpdateRows) {
+            std::size_t end = std::min(rows.size(), start + BulkStatements::kUpdateRows);
+            Params params;
+            for (std::size_t r = start; r < end; ++r)
+                params.insert(params.end(), rows[r].begin(), rows[r].end());
+            changed += static_cast<std::uint64_t>(
+                execute(label, bulk.postgres_update(end - start, types), params).affected_rows);
+        }
+    }
+    count_bulk(BulkOperation::update, changed);
+    return changed;
+}
+
+std::uint64_t Session::bulk_delete(std::string_view table, std::string_view key_column,
+                                   const std::vector<Value>& keys) {
+    BulkStatements bulk("bulk_delete", table, key_column, {});
+    if (keys.empty()) return 0;
+    const QueryLabel& label = bulk.label();
+    std::uint64_t deleted = 0;
+    if (backend() == Backend::sqlite) {
+        deleted = step_each(label, bulk.sqlite_delete(), keys,
+                            [](const Value& key) { return Params{key}; });
+    } else {
+        const std::string sql = bulk.postgres_delete();
+        for (std::size_t start = 0; start < keys.size(); start += BulkStatements::kDeleteKeys) {
+            std::size_t end = std::min(keys.size(), start + BulkStatements::kDeleteKeys);
+            Params array{BulkStatements::array_literal(keys, start, end)};
+            deleted += static_cast<std::uint64_t>(execute(label, sql, array).affected_rows);
+        }
+    }
+    count_bulk(BulkOperation::remove, deleted);
+    return deleted;
 }
 
 void Session::execute_script(std::string_view sql) { connection().execute_script(sql); }

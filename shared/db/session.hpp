@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "shared/db/connection_lease.hpp"
 #include "shared/db/connection_pool.hpp"
@@ -37,6 +38,20 @@ public:
     Result execute(const QueryLabel& label, std::string_view sql, const Params& params = {});
     /// The same, labelled by the statement's kind ("select:-:sql", ...).
     Result execute(std::string_view sql, const Params& params = {});
+    /// Bulk operations in the current transaction (begun if none is open); each
+    /// returns how many rows it touched and is tracked as "<operation>:<table>:bulk".
+    /// Table and column names are validated and quoted (Error(usage) otherwise);
+    /// values are always bound. Large inputs go in chunks (see BulkStatements).
+    /// @throws Error
+    std::uint64_t bulk_insert(std::string_view table, const std::vector<std::string>& columns,
+                              const std::vector<Params>& rows);
+    /// Each row: the key's value, then one value per column.
+    std::uint64_t bulk_update(std::string_view table, std::string_view key_column,
+                              const std::vector<std::string>& columns,
+                              const std::vector<Params>& rows);
+    std::uint64_t bulk_delete(std::string_view table, std::string_view key_column,
+                              const std::vector<Value>& keys);
+
     /// Runs a parameterless multi-statement script in the current transaction.
     void execute_script(std::string_view sql);
 
@@ -63,6 +78,15 @@ public:
 private:
     std::shared_ptr<ConnectionPool> pool_;
     void end_transaction(bool committed) noexcept;
+    /// f() timed under label and its outcome told to the breaker.
+    template <class F>
+    decltype(auto) tracked(const QueryLabel& label, std::string_view sql, F&& f);
+    void count_bulk(BulkOperation operation, std::uint64_t rows) noexcept;
+    /// SQLite's bulk path: sql once per item (one cached statement stepped per
+    /// row), the whole run tracked as one query; returns the rows touched.
+    template <class Items, class ParamsOf>
+    std::uint64_t step_each(const QueryLabel& label, const std::string& sql, const Items& items,
+                            ParamsOf params_of);
 
     std::string holder_;
     QueryObserver* observer_;

@@ -12,10 +12,29 @@
 namespace dbsup {
 namespace {
 
-struct StatementDeleter {
-    void operator()(sqlite3_stmt* stmt) const noexcept { sqlite3_finalize(stmt); }
+// One use of a statement: afterwards a cached statement is reset for its next
+// use (its bindings, which point into the caller's parameters, cleared), any
+// other is finalized.
+class StatementUse {
+public:
+    StatementUse(sqlite3_stmt* stmt, bool cached) noexcept : stmt_(stmt), cached_(cached) {}
+    ~StatementUse() {
+        if (!cached_) {
+            sqlite3_finalize(stmt_);
+            return;
+        }
+        sqlite3_reset(stmt_);
+        sqlite3_clear_bindings(stmt_);
+    }
+    StatementUse(const StatementUse&) = delete;
+    StatementUse& operator=(const StatementUse&) = delete;
+    /// The statement left the cache: finalize it after this use.
+    void uncache() noexcept { cached_ = false; }
+
+private:
+    sqlite3_stmt* stmt_;
+    bool cached_;
 };
-using StatementPtr = std::unique_ptr<sqlite3_stmt, StatementDeleter>;
 
 ErrorCode classify(int rc) {
     switch (rc & 0xff) {
@@ -91,11 +110,29 @@ Value column_value(sqlite3_stmt* stmt, int i) {
     }
 }
 
+// Steps stmt to the end. Column names are read after the first step: a statement
+// SQLite re-prepared after a schema change may return other columns. rc gets
+// the last step's result code (SQLITE_DONE when all went well).
+Result collect_rows(sqlite3_stmt* stmt, int& rc) {
+    Result result;
+    rc = sqlite3_step(stmt);
+    int columns = sqlite3_column_count(stmt);
+    for (int i = 0; i < columns; ++i) result.columns.emplace_back(sqlite3_column_name(stmt, i));
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(stmt)) {
+        std::vector<Value> values;
+        values.reserve(static_cast<std::size_t>(columns));
+        for (int i = 0; i < columns; ++i) values.push_back(column_value(stmt, i));
+        result.rows.emplace_back(std::move(values));
+    }
+    return result;
+}
+
 }  // namespace
 
 SqliteConnection::SqliteConnection(const std::string& database, const std::string& path,
-                                   const SqliteSettings& settings)
-    : database_(database) {
+                                   const SqliteSettings& settings,
+                                   std::size_t statement_cache_size)
+    : database_(database), statements_(statement_cache_size) {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
     if (rc != SQLITE_OK) {
@@ -130,7 +167,10 @@ void SqliteConnection::configure(const SqliteSettings& settings, const std::stri
         this);
 }
 
-SqliteConnection::~SqliteConnection() { sqlite3_close_v2(db_); }
+SqliteConnection::~SqliteConnection() {
+    for (sqlite3_stmt* stmt : statements_.take_all()) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+}
 
 void SqliteConnection::fail(int rc, std::string_view sql) {
     ErrorCode code = classify(rc);
@@ -142,24 +182,52 @@ void SqliteConnection::fail(int rc, std::string_view sql) {
                 rc);
 }
 
-Result SqliteConnection::execute(std::string_view sql, const Params& params) {
-    sqlite3_stmt* raw = nullptr;
-    int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
-    StatementPtr stmt(raw);
-    if (rc != SQLITE_OK) fail(rc, sql);
-    bind(raw, params);
-    Result result;
-    int columns = sqlite3_column_count(raw);
-    for (int i = 0; i < columns; ++i) result.columns.emplace_back(sqlite3_column_name(raw, i));
-    while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
-        std::vector<Value> values;
-        values.reserve(static_cast<std::size_t>(columns));
-        for (int i = 0; i < columns; ++i) values.push_back(column_value(raw, i));
-        result.rows.emplace_back(std::move(values));
+sqlite3_stmt* SqliteConnection::statement(std::string_view sql, bool cached) {
+    if (cached)
+        if (sqlite3_stmt** found = statements_.find(sql)) return *found;
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(stmt);
+        fail(rc, sql);
     }
-    if (rc != SQLITE_DONE) fail(rc, sql);
-    result.affected_rows = sqlite3_changes64(db_);
-    return result;
+    if (cached)
+        if (auto evicted = statements_.insert(sql, stmt)) sqlite3_finalize(*evicted);
+    return stmt;
+}
+
+Result SqliteConnection::execute(std::string_view sql, const Params& params) {
+    const bool cached = !params.empty() && statements_.enabled();
+    for (bool first_try = true;; first_try = false) {
+        sqlite3_stmt* stmt = statement(sql, cached);
+        StatementUse use(stmt, cached);
+        bind(stmt, params);
+        int rc = SQLITE_OK;
+        Result result = collect_rows(stmt, rc);
+        if ((rc & 0xff) == SQLITE_SCHEMA && cached && first_try) {
+            // SQLite re-prepares a stale statement itself and gives up only after
+            // many schema changes in a row; then prepare it afresh, once.
+            statements_.erase(sql);
+            use.uncache();
+            continue;
+        }
+        if (rc != SQLITE_DONE) fail(rc, sql);
+        result.affected_rows = sqlite3_changes64(db_);
+        return result;
+    }
+}
+
+void SqliteConnection::insert_rows(const std::string& table,
+                                   const std::vector<std::string>& columns,
+                                   const std::vector<Params>& rows) {
+    std::string sql = "INSERT INTO " + table + " (";
+    std::string values;
+    for (std::size_t i = 0; i < columns.size(); ++i) {
+        sql += (i ? ", " : "") + columns[i];
+        values += (i ? ", $" : "$") + std::to_string(i + 1);
+    }
+    sql += ") VALUES (" + values + ")";
+    for (const Params& row : rows) execute(sql, row);
 }
 
 void SqliteConnection::execute_script(std::string_view sql) {

@@ -21,7 +21,7 @@ namespace dbsup {
 struct ShmLabelRow {
     static constexpr std::size_t kNameWords = 8;  // 64 bytes of name, NUL-padded
     std::array<std::atomic<std::uint64_t>, kNameWords> name;
-    static constexpr std::size_t kCounters = 10;
+    static constexpr std::size_t kCounters = 13;
     std::array<std::atomic<std::uint64_t>, kCounters> counters;  // meaning chosen by the table's user
     ShmHistogram seconds;
 

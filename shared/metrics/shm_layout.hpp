@@ -28,6 +28,9 @@ enum class Counter : std::uint32_t {
     transactions_committed,
     transactions_rolled_back,
     transactions_retried,  // tries again after a transient error (RetryPolicy)
+    bulk_rows_inserted,
+    bulk_rows_updated,
+    bulk_rows_deleted,
     kCount
 };
 
@@ -40,7 +43,8 @@ enum class Timer : std::uint32_t { job_run, job_wait, query, transaction, kCount
 /// The columns of a pool row: gauges first, then totals (kFirstTotal on).
 enum class PoolColumn : std::size_t {
     size, in_use, idle, overflow,
-    checkouts, timeouts, opened, closed, recycled, preping_failures, kCount
+    checkouts, timeouts, opened, closed, recycled, preping_failures,
+    statement_cache_hits, statement_cache_misses, statement_cache_evictions, kCount
 };
 constexpr std::size_t kFirstPoolTotal = static_cast<std::size_t>(PoolColumn::checkouts);
 static_assert(static_cast<std::size_t>(PoolColumn::kCount) <= ShmLabelRow::kCounters);
@@ -78,7 +82,7 @@ struct ShmWorkerSlot {
 
 struct ShmHeader {
     static constexpr std::uint64_t kMagic = 0x7075736264627364ULL;  // "dsbdbsup"
-    static constexpr std::uint64_t kLayoutVersion = 4;
+    static constexpr std::uint64_t kLayoutVersion = 5;
     static constexpr std::size_t kMaxWorkers = 256;
     static constexpr std::size_t kMaxConfigBytes = 64 * 1024;
 

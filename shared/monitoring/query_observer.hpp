@@ -11,6 +11,8 @@
 
 namespace dbsup {
 
+enum class BulkOperation { insert, update, remove };
+
 class QueryObserver {
 public:
     virtual ~QueryObserver() = default;
@@ -20,6 +22,8 @@ public:
                           const Error* error) noexcept = 0;
     /// One transaction ended after `ns`, committed or rolled back.
     virtual void on_transaction(std::uint64_t ns, bool committed) noexcept = 0;
+    /// A bulk operation touched `rows` rows (its time is reported by on_query).
+    virtual void on_bulk_rows(BulkOperation operation, std::uint64_t rows) noexcept = 0;
 };
 
 }  // namespace dbsup

@@ -88,4 +88,10 @@ void ShmQueryObserver::log_slow(const QueryLabel& label, std::string_view sql,
     }
 }
 
+void ShmQueryObserver::on_bulk_rows(BulkOperation operation, std::uint64_t rows) noexcept {
+    static constexpr Counter kCounters[] = {Counter::bulk_rows_inserted, Counter::bulk_rows_updated,
+                                            Counter::bulk_rows_deleted};
+    slot_.add(kCounters[static_cast<std::size_t>(operation)], rows);
+}
+
 }  // namespace dbsup

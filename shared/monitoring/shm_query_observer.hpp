@@ -20,6 +20,7 @@ public:
     void on_query(const QueryLabel& label, std::string_view sql, std::uint64_t ns,
                   const Error* error) noexcept override;
     void on_transaction(std::uint64_t ns, bool committed) noexcept override;
+    void on_bulk_rows(BulkOperation operation, std::uint64_t rows) noexcept override;
 
     /// The counter columns of a row of the slot's queries table (the row's
     /// histogram count is its total).
