@@ -100,6 +100,62 @@ TEST_P(RetryTest, AUniqueViolationIsNeverRetried) {
 
 DBSUP_BOTH_BACKENDS(RetryTest);
 
+// A statement that would run for seconds on either backend.
+std::string slow_statement(bool pg) {
+    return pg ? "SELECT pg_sleep(5)"
+              : "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                "WHERE x < 100000000) SELECT COUNT(*) FROM c";
+}
+
+std::chrono::milliseconds since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 start);
+}
+
+// Deadlines compose, the smallest remaining winning: a job's deadline cuts a
+// checkout short of pool_timeout and a statement short of its own length.
+TEST_P(RetryTest, ADeadlineBoundsTheCheckoutAndTheStatements) {
+    const bool pg = GetParam() == TestBackend::postgresql;
+    auto pool = make_pool(pool_options(1, 0, 30s));
+    Session holder(pool, "holder"), late(pool, "late");
+    holder.begin();
+    auto start = std::chrono::steady_clock::now();
+    try {
+        late.begin(Connection::BeginMode::deferred, start + 300ms);
+        FAIL() << "checked out a connection that is in use";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::pool_timeout) << e.what();
+    }
+    EXPECT_LT(since(start), 10s) << "waited for pool_timeout (30 s), not the deadline";
+    holder.rollback();
+
+    start = std::chrono::steady_clock::now();
+    late.begin(Connection::BeginMode::deferred, start + 300ms);
+    try {
+        late.execute(slow_statement(pg));
+        FAIL() << "the slow statement outlived the deadline";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::timeout) << e.what();
+    }
+    EXPECT_LT(since(start), 4s);
+    late.rollback();
+
+    EXPECT_THROW(late.begin(Connection::BeginMode::deferred, start), Error);  // already passed
+    EXPECT_FALSE(late.in_transaction());
+}
+
+TEST_P(RetryTest, AStatementTimeoutShorterThanTheDeadlineWins) {
+    const bool pg = GetParam() == TestBackend::postgresql;
+    PoolOptions o = pool_options(1, 0);
+    o.statement_timeout = 200ms;
+    Session s(make_pool(o), "t");
+    const auto start = std::chrono::steady_clock::now();
+    s.begin(Connection::BeginMode::deferred, start + 60s);
+    EXPECT_THROW(s.execute(slow_statement(pg)), Error);
+    EXPECT_LT(since(start), 10s) << "ran until the 60 s deadline";
+    s.rollback();
+}
+
 TEST(RetryPolicy, GivesUpAfterItsAttemptsAndBeforeTheDeadline) {
     RetryPolicy policy(retry_config(4));
     int tries = 0;

@@ -182,7 +182,8 @@ void JobRunner::run_job(const Job& job, Session& queue_session) {
     if (task->timeout_ms > 0) deadline = started + std::chrono::milliseconds(task->timeout_ms);
     try {
         bool completed = retry_.run(
-            [&] { return try_job(job, *task, payload, session, same_database); }, deadline,
+            [&] { return try_job(job, *task, payload, session, same_database, deadline); },
+            deadline,
             [&](const Error&) { slot_.add(Counter::transactions_retried); });
         if (!completed) {
             spdlog::warn("job {} ({}): its lease was taken back before it completed; its work "
@@ -204,11 +205,10 @@ void JobRunner::run_job(const Job& job, Session& queue_session) {
 // One try of a job on its own: the task's work, and on the queue's database
 // its completion, in one transaction. False when the lease was lost meanwhile.
 bool JobRunner::try_job(const Job& job, const TaskDefinition& task,
-                        const nlohmann::json& payload, Session& session, bool same_database) {
+                        const nlohmann::json& payload, Session& session, bool same_database,
+                        std::optional<Clock::time_point> deadline) {
     try {
-        session.begin();
-        if (task.timeout_ms > 0)
-            session.connection().limit_transaction_time(std::chrono::milliseconds(task.timeout_ms));
+        session.begin(Connection::BeginMode::deferred, deadline);
         task.handler(job, payload, session);
         if (same_database && !queue_.complete(session, job, owner_)) {
             session.rollback();

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <condition_variable>
 #include <mutex>
 #include <unordered_set>
@@ -49,8 +50,9 @@ private:
     void housekeeping_loop();
     void run_claimed(std::vector<Job>& jobs, Session& queue_session);
     void run_job(const Job& job, Session& queue_session);
+    /// One try, its transaction bounded by what is left of the job's deadline.
     bool try_job(const Job& job, const TaskDefinition& task, const nlohmann::json& payload,
-                 Session& session, bool same_database);
+                 Session& session, bool same_database, std::optional<Clock::time_point> deadline);
     void release(const std::vector<Job>& jobs, Session& queue_session);
     void on_success(const Job& job, std::uint64_t run_ns);
     void on_failure(const Job& job, Session& queue_session, const std::string& error,

@@ -47,10 +47,11 @@ ConnectionPool::~ConnectionPool() {
     if (leak_watcher_) leak_watcher_->join();
 }
 
-ConnectionLease ConnectionPool::acquire(std::string_view holder) {
+ConnectionLease ConnectionPool::acquire(std::string_view holder,
+                                        std::optional<Clock::time_point> deadline) {
     breaker_.admit();
     std::unique_lock lock(mutex_);
-    std::unique_ptr<Connection> connection = take_idle_or_reserve(lock);
+    std::unique_ptr<Connection> connection = take_idle_or_reserve(lock, deadline);
     lock.unlock();
     if (!connection) connection = open_reserved();
     connection = make_ready(std::move(connection));
@@ -61,10 +62,11 @@ ConnectionLease ConnectionPool::acquire(std::string_view holder) {
 
 // Returns an idle connection, or nullptr after reserving room to open one.
 std::unique_ptr<Connection> ConnectionPool::take_idle_or_reserve(
-    std::unique_lock<std::mutex>& lock) {
+    std::unique_lock<std::mutex>& lock, std::optional<Clock::time_point> caller_deadline) {
     const std::size_t limit = options_.size + options_.max_overflow;
     auto start = Clock::now();
-    auto deadline = start + options_.timeout;
+    auto deadline = std::min(start + options_.timeout,
+                             caller_deadline.value_or(Clock::time_point::max()));
     while (idle_.empty() && open_ >= limit) {
         ++counters_.waiting;
         bool woke = available_.wait_until(lock, deadline, [&] {

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -35,9 +36,11 @@ public:
     ConnectionPool(const ConnectionPool&) = delete;
     ConnectionPool& operator=(const ConnectionPool&) = delete;
 
-    /// Checks out a connection for `holder` (named in leak reports).
+    /// Checks out a connection for `holder` (named in leak reports), waiting
+    /// until pool_timeout or the caller's deadline, whichever comes first.
     /// @throws Error(pool_timeout) with the pool's figures, or Error(connection_failed).
-    ConnectionLease acquire(std::string_view holder = "");
+    ConnectionLease acquire(std::string_view holder = "",
+                            std::optional<Connection::Clock::time_point> deadline = std::nullopt);
     PoolStats stats() const;
     const PoolOptions& options() const noexcept { return options_; }
     /// The database's breaker in this process: checkouts pass it, statements report to it.
@@ -53,7 +56,8 @@ private:
     using Clock = Connection::Clock;
 
     void give_back(std::unique_ptr<Connection> connection) noexcept;
-    std::unique_ptr<Connection> take_idle_or_reserve(std::unique_lock<std::mutex>& lock);
+    std::unique_ptr<Connection> take_idle_or_reserve(std::unique_lock<std::mutex>& lock,
+                                                     std::optional<Clock::time_point> deadline);
     std::unique_ptr<Connection> open_reserved();
     std::unique_ptr<Connection> make_ready(std::unique_ptr<Connection> connection);
     void mark_checked_out(Connection& connection, std::string_view holder) noexcept;

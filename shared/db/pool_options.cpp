@@ -14,6 +14,7 @@ PoolOptions PoolOptions::from_config(const DatabaseConfig& db,
     o.pre_ping = db.pre_ping;
     o.recycle = std::chrono::seconds(db.recycle_s);
     o.leak_detection = std::chrono::milliseconds(db.leak_detection_ms);
+    o.statement_timeout = std::chrono::milliseconds(db.statement_timeout_ms);
     // An in-memory SQLite database lives and dies with its one connection:
     // a second connection would see another, empty database.
     if (db.url.is_memory()) {

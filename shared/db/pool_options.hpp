@@ -20,6 +20,7 @@ struct PoolOptions {
     bool pre_ping = true;
     std::chrono::milliseconds recycle{0};  // 0: never
     std::chrono::milliseconds leak_detection{0};  // 0: off
+    std::chrono::milliseconds statement_timeout{0};  // 0: none; see Session::begin()
     CircuitBreakerConfig breaker{.window = 0};  // window 0: no breaker
 
     /// breaker: [resilience] circuit_breaker (off when not given).

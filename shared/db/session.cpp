@@ -29,18 +29,30 @@ const QueryLabel& label_of(std::string_view sql) {
 
 }  // namespace
 
+std::chrono::milliseconds Session::time_left(std::chrono::steady_clock::time_point deadline) const {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline -
+                                                             std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+        throw Error(ErrorCode::timeout, "the deadline passed before the transaction began",
+                    pool_->options().name);
+    const auto statement = pool_->options().statement_timeout;
+    return statement.count() > 0 ? std::min(left, statement) : left;
+}
+
 Session::Session(std::shared_ptr<ConnectionPool> pool, std::string holder,
                  QueryObserver* observer)
     : pool_(std::move(pool)), holder_(std::move(holder)), observer_(observer) {}
 
 Session::~Session() { rollback(); }
 
-void Session::begin(Connection::BeginMode mode) {
+void Session::begin(Connection::BeginMode mode,
+                    std::optional<std::chrono::steady_clock::time_point> deadline) {
     if (lease_)
         throw Error(ErrorCode::usage, "a transaction is already open in this session",
                     pool_->options().name);
-    ConnectionLease lease = pool_->acquire(holder_);
+    ConnectionLease lease = pool_->acquire(holder_, deadline);
     lease->begin(mode);  // on failure the lease goes back (and is discarded if broken)
+    if (deadline) lease->limit_transaction_time(time_left(*deadline));
     lease_ = std::move(lease);
     if (observer_) began_at_ = std::chrono::steady_clock::now();
 }

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -55,8 +56,13 @@ public:
     /// Runs a parameterless multi-statement script in the current transaction.
     void execute_script(std::string_view sql);
 
-    /// Begins a transaction explicitly. @throws Error(usage) if one is open.
-    void begin(Connection::BeginMode mode = Connection::BeginMode::deferred);
+    /// Begins a transaction explicitly. With a deadline (a job's timeout, say)
+    /// the deadlines compose, the smallest remaining winning: the checkout waits
+    /// no longer than pool_timeout or the deadline, and the transaction's
+    /// statements are cancelled at the deadline or after statement_timeout_ms.
+    /// @throws Error(usage) if one is open, Error(timeout) if the deadline passed.
+    void begin(Connection::BeginMode mode = Connection::BeginMode::deferred,
+               std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);
     /// Commits and gives the connection back; nothing to commit is not an error.
     /// @throws Error when COMMIT fails (the work is rolled back).
     void commit();
@@ -82,6 +88,8 @@ private:
     template <class F>
     decltype(auto) tracked(const QueryLabel& label, std::string_view sql, F&& f);
     void count_bulk(BulkOperation operation, std::uint64_t rows) noexcept;
+    /// What is left until deadline, capped by statement_timeout. @throws Error(timeout)
+    std::chrono::milliseconds time_left(std::chrono::steady_clock::time_point deadline) const;
     /// SQLite's bulk path: sql once per item (one cached statement stepped per
     /// row), the whole run tracked as one query; returns the rows touched.
     template <class Items, class ParamsOf>
