@@ -32,8 +32,9 @@ std::string BulkStatements::quote(std::string_view name, std::string_view operat
         throw Error(ErrorCode::usage,
                     std::string(operation) + ": '" + std::string(name) +
                         "' is not an identifier (letters, digits, _; optionally schema.name)");
-    std::string quoted = "\"" + std::string(base) + "\"";
-    return schema.empty() ? quoted : "\"" + std::string(schema) + "\"." + quoted;
+    std::string quoted;
+    if (!schema.empty()) quoted.append(1, '"').append(schema).append("\".");
+    return quoted.append(1, '"').append(base).append(1, '"');
 }
 
 BulkStatements::BulkStatements(std::string operation, std::string_view table,

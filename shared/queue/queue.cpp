@@ -141,6 +141,7 @@ std::string Queue::enqueue(Session& session, const NewJob& job) const {
 
 std::vector<std::string> Queue::enqueue_many(Session& session,
                                              const std::vector<NewJob>& jobs) const {
+    if (session.backend() == Backend::postgresql) return copy_many(session, jobs);
     std::vector<std::string> ids;
     ids.reserve(jobs.size());
     const std::int64_t now = now_ms();
@@ -166,6 +167,34 @@ std::vector<std::string> Queue::enqueue_many(Session& session,
         }
         rows += "]";
         session.execute(kEnqueue, sql, {rows, now});
+    }
+    return ids;
+}
+
+// PostgreSQL's fast path: COPY, one per batch.
+std::vector<std::string> Queue::copy_many(Session& session, const std::vector<NewJob>& jobs) const {
+    static const std::vector<std::string> kCopyColumns = {
+        "id", "queue", "task", "payload", "state", "priority", "run_at", "attempts",
+        "max_attempts", "created_at", "updated_at"};
+    std::vector<std::string> ids;
+    ids.reserve(jobs.size());
+    const std::int64_t now = now_ms();
+    std::vector<Params> rows;
+    for (std::size_t start = 0; start < jobs.size(); start += kBatchRows) {
+        rows.clear();
+        for (std::size_t i = start; i < std::min(jobs.size(), start + kBatchRows); ++i) {
+            const NewJob& j = jobs[i];
+            if (j.task.empty()) throw Error(ErrorCode::usage, "a job needs a task name");
+            ids.push_back(new_uuid7());
+            const std::int64_t attempts =
+                j.max_attempts > 0 ? j.max_attempts : default_max_attempts(j.task);
+            rows.push_back({ids.back(), j.queue.empty() ? config_.name : j.queue, j.task,
+                            checked_payload(j.payload), "available",
+                            static_cast<std::int64_t>(j.priority),
+                            j.run_at_ms > 0 ? j.run_at_ms : now, std::int64_t{0}, attempts, now,
+                            now});
+        }
+        session.bulk_insert("dbsup_jobs", kCopyColumns, rows);
     }
     return ids;
 }

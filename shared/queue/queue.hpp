@@ -30,7 +30,8 @@ public:
     /// so enqueuing commits or rolls back with the caller's work. Returns its id.
     /// @throws Error(usage) when the payload is not a JSON object.
     std::string enqueue(Session& session, const NewJob& job) const;
-    /// As enqueue(), for many jobs, a few statements per thousands of rows.
+    /// As enqueue(), for many jobs: a COPY (PostgreSQL) or one statement
+    /// (SQLite) per 5,000 rows.
     std::vector<std::string> enqueue_many(Session& session, const std::vector<NewJob>& jobs) const;
 
     /// Claims up to n available jobs whose run_at has come, by priority then
@@ -94,6 +95,7 @@ public:
 
 private:
     std::int64_t default_max_attempts(const std::string& task) const;
+    std::vector<std::string> copy_many(Session& session, const std::vector<NewJob>& jobs) const;
 
     QueueConfig config_;
     std::map<std::string, std::int64_t> max_attempts_by_task_;
