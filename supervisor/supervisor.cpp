@@ -348,6 +348,7 @@ void Supervisor::spawn(std::size_t index) {
         args.insert(args.end(), {"worker", "--shm", segment_.name(), "--slot",
                                  std::to_string(index), "--generation",
                                  std::to_string(s.generation)});
+        segment_.reserve_slot(index);
         bp::child child(bp::exe = self_, bp::args = args);
         s.pid = child.id();
         child.detach();  // we reap; ~child() must not kill or wait

@@ -1,6 +1,7 @@
 // Shared-memory metrics: histogram bucket and percentile maths, the label table
 // under concurrent writers (run under TSan too), and the segment's life cycle.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -125,6 +126,24 @@ TEST(ShmSegment, WorkersAttachAndSeeTheConfigAndEachOthersSlots) {
     EXPECT_EQ(owner.slot(4).get(Counter::jobs_succeeded), 0u);
     EXPECT_THROW(owner.slot(8), std::out_of_range);
     EXPECT_EQ(owner.header().supervisor_pid.load(), static_cast<std::uint64_t>(getpid()));
+}
+
+// Memory is reserved slot by slot as workers are spawned, not for all 256 up front.
+TEST(ShmSegment, IsSparseUntilASlotIsReserved) {
+    const std::string name = test_segment_name();
+    ShmSegment owner = ShmSegment::create(name, ShmHeader::kMaxWorkers, "");
+    auto allocated = [&] {
+        struct stat st {};
+        EXPECT_EQ(::stat(("/dev/shm/" + name).c_str(), &st), 0);
+        return static_cast<std::size_t>(st.st_blocks) * 512;
+    };
+    const std::size_t empty = allocated();
+    EXPECT_LT(empty, 2 * sizeof(ShmHeader) + 65536) << "every slot was allocated";
+    owner.reserve_slot(7);
+    EXPECT_GE(allocated(), empty + sizeof(ShmWorkerSlot));
+    owner.slot(7).add(Counter::jobs_claimed);
+    EXPECT_EQ(owner.slot(7).get(Counter::jobs_claimed), 1u);
+    EXPECT_THROW(owner.reserve_slot(ShmHeader::kMaxWorkers), std::out_of_range);
 }
 
 TEST(ShmSegment, IsRemovedWithItsOwner) {

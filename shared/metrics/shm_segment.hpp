@@ -38,6 +38,11 @@ public:
     /// Slot `index`; @throws std::out_of_range beyond slot_count().
     ShmWorkerSlot& slot(std::size_t index) const;
     std::size_t slot_count() const noexcept { return slot_count_; }
+    /// Backs slot `index` with memory (supervisor only, before its worker is
+    /// spawned): the segment is created sparse, so 256 mostly unused slots cost
+    /// nothing, and a full /dev/shm is an error here instead of a SIGBUS in a
+    /// worker. @throws std::runtime_error naming the segment.
+    void reserve_slot(std::size_t index);
     std::string config() const;
     /// Publishes a new configuration for workers that start from now on
     /// (supervisor only). @throws std::runtime_error when it is too large.
