@@ -1,6 +1,7 @@
 #include "shared/db/bulk_statements.hpp"
 
 #include <cctype>
+#include <cstdio>
 
 #include "shared/errors.hpp"
 
@@ -18,7 +19,11 @@ bool is_identifier(std::string_view name) {
 std::string text_of(const Value& v) {
     if (auto* s = std::get_if<std::string>(&v)) return *s;
     if (auto* i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
-    if (auto* d = std::get_if<double>(&v)) return std::to_string(*d);
+    if (auto* d = std::get_if<double>(&v)) {
+        char buffer[32];
+        std::snprintf(buffer, sizeof buffer, "%.17g", *d);
+        return buffer;
+    }
     throw Error(ErrorCode::usage, "bulk_delete: a key is NULL");
 }
 

@@ -215,8 +215,16 @@ Result PostgresConnection::run_prepared(std::string_view sql,
 }
 
 void PostgresConnection::deallocate_stale() {
-    for (const std::string& name : stale_) pq_->connection.unprepare(name);
-    stale_.clear();
+    try {
+        while (!stale_.empty()) {
+            // Taken out first: a name whose DEALLOCATE failed is not tried forever.
+            const std::string name = std::move(stale_.back());
+            stale_.pop_back();
+            pq_->connection.unprepare(name);
+        }
+    } catch (...) {
+        translate_current_exception("DEALLOCATE");
+    }
 }
 
 void PostgresConnection::insert_rows(const std::string& table,
@@ -227,8 +235,9 @@ void PostgresConnection::insert_rows(const std::string& table,
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
         // libpqxx 6.4's stream_to takes only tuples; tablewriter takes the lines
-        // this unit escapes itself (its deprecation warns of multi-byte client
-        // encodings other than UTF-8, which libpq connections here do not use).
+        // this unit escapes itself. The escaping is byte-wise, which is safe in
+        // every server encoding (the client encoding here is the server's); the
+        // deprecation warns of client-only encodings such as SJIS.
         pqxx::tablewriter copy(pq_->work, table, columns.begin(), columns.end());
 #pragma GCC diagnostic pop
         std::string line;
