@@ -9,6 +9,7 @@
 #include "shared/db/session.hpp"
 #include "shared/monitoring/shm_query_observer.hpp"
 #include "tests/support/backend_test.hpp"
+#include "tests/support/scratch_table.hpp"
 
 namespace dbsup::test {
 namespace {
@@ -30,15 +31,9 @@ class BulkOperationsTest : public BackendTest {
 protected:
     void SetUp() override {
         pool_ = make_pool();
-        table_ = TestDatabases::unique_table("bulk");
-        Session s(pool_, "setup");
-        s.execute("CREATE TABLE " + table_ + " (id BIGINT PRIMARY KEY, name TEXT, score BIGINT)");
-        s.commit();
-    }
-    void TearDown() override {
-        Session s(pool_, "cleanup");
-        s.execute("DROP TABLE IF EXISTS " + table_);
-        s.commit();
+        scratch_ = std::make_unique<ScratchTable>(pool_, "bulk",
+                                                  "id BIGINT PRIMARY KEY, name TEXT, score BIGINT");
+        table_ = scratch_->name();
     }
     std::int64_t scalar(Session& s, const std::string& sql) {
         return s.execute(sql).scalar<std::int64_t>();
@@ -52,6 +47,7 @@ protected:
     }
 
     std::shared_ptr<ConnectionPool> pool_;
+    std::unique_ptr<ScratchTable> scratch_;
     std::string table_;
 };
 

@@ -13,6 +13,7 @@
 #include "shared/monitoring/shm_query_observer.hpp"
 #include "shared/monitoring/track_query.hpp"
 #include "tests/support/backend_test.hpp"
+#include "tests/support/scratch_table.hpp"
 
 namespace dbsup::test {
 namespace {
@@ -57,21 +58,16 @@ class QueryTrackingTest : public BackendTest {
 protected:
     void SetUp() override {
         pool_ = make_pool();
-        table_ = TestDatabases::unique_table("tracked");
-        Session setup(pool_, "setup");
-        setup.execute("CREATE TABLE " + table_ + " (id INTEGER PRIMARY KEY, name TEXT)");
-        setup.commit();
-    }
-    void TearDown() override {
-        Session cleanup(pool_, "cleanup");
-        cleanup.execute("DROP TABLE IF EXISTS " + table_);
-        cleanup.commit();
+        scratch_ = std::make_unique<ScratchTable>(pool_, "tracked",
+                                                  "id INTEGER PRIMARY KEY, name TEXT");
+        table_ = scratch_->name();
     }
     bool pg() const { return GetParam() == TestBackend::postgresql; }
 
     std::unique_ptr<ShmWorkerSlot> slot_ = std::make_unique<ShmWorkerSlot>();
     ShmQueryObserver observer_{*slot_, std::chrono::milliseconds(50)};
     std::shared_ptr<ConnectionPool> pool_;
+    std::unique_ptr<ScratchTable> scratch_;
     std::string table_;
 };
 

@@ -9,6 +9,7 @@
 #include "shared/resilience/circuit_breaker.hpp"
 #include "shared/resilience/retry_policy.hpp"
 #include "tests/support/backend_test.hpp"
+#include "tests/support/scratch_table.hpp"
 
 namespace dbsup::test {
 namespace {
@@ -27,18 +28,15 @@ class RetryTest : public BackendTest {
 protected:
     void SetUp() override {
         pool_ = make_pool(3, 0);
-        table_ = TestDatabases::unique_table("retried");
+        scratch_ = std::make_unique<ScratchTable>(pool_, "retried",
+                                                  "id INTEGER PRIMARY KEY, v INTEGER NOT NULL");
+        table_ = scratch_->name();
         Session s(pool_, "setup");
-        s.execute("CREATE TABLE " + table_ + " (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)");
         s.execute("INSERT INTO " + table_ + " VALUES (1, 0)");
         s.commit();
     }
-    void TearDown() override {
-        Session s(pool_, "cleanup");
-        s.execute("DROP TABLE IF EXISTS " + table_);
-        s.commit();
-    }
     std::shared_ptr<ConnectionPool> pool_;
+    std::unique_ptr<ScratchTable> scratch_;
     std::string table_;
 };
 

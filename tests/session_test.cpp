@@ -8,6 +8,7 @@
 #include "shared/db/session.hpp"
 #include "shared/errors.hpp"
 #include "tests/support/backend_test.hpp"
+#include "tests/support/scratch_table.hpp"
 
 namespace dbsup::test {
 namespace {
@@ -16,19 +17,9 @@ class SessionTest : public BackendTest {
 protected:
     void SetUp() override {
         pool_ = make_pool();
-        table_ = TestDatabases::unique_table("items");
-        Session setup(pool_, "setup");
-        setup.execute("CREATE TABLE " + table_ + " (id INTEGER PRIMARY KEY, name TEXT)");
-        setup.commit();
-    }
-    void TearDown() override {
-        try {
-            Session cleanup(pool_, "cleanup");
-            cleanup.execute("DROP TABLE IF EXISTS " + table_);
-            cleanup.commit();
-        } catch (const Error&) {
-            // A test that corrupted its SQLite file on purpose: the temp dir goes anyway.
-        }
+        scratch_ = std::make_unique<ScratchTable>(pool_, "items",
+                                                  "id INTEGER PRIMARY KEY, name TEXT");
+        table_ = scratch_->name();
     }
     std::int64_t count() {
         Session s(pool_, "count");
@@ -36,6 +27,7 @@ protected:
     }
 
     std::shared_ptr<ConnectionPool> pool_;
+    std::unique_ptr<ScratchTable> scratch_;
     std::string table_;
 };
 
