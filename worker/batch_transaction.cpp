@@ -100,19 +100,17 @@ bool BatchTransaction::complete_pending() {
     if (session_.backend() == Backend::sqlite)
         session_.connection().limit_transaction_time(kNoLimit);  // no job's deadline applies here
     queue_.bound_lock_holding(session_);  // from here on it holds the jobs' rows
-    std::string sql =
+    const Backend backend = session_.backend();
+    const std::string sql =
         "UPDATE dbsup_jobs SET state = 'succeeded', locked_by = NULL, locked_until = NULL, "
         "last_error = NULL, finished_at = $2, updated_at = $2 "
-        "WHERE state = 'running' AND locked_by = $1 AND id IN (";
-    Params params{owner_, Queue::now_ms()};
-    for (std::size_t i = 0; i < pending_.size(); ++i) {
-        sql += i ? ", $" : "$";
-        sql += std::to_string(i + 3);
-        params.emplace_back(pending_[i].job.id);
-    }
-    sql += ")";
-    return session_.execute(kCompleteBatch, sql, params).affected_rows ==
-           static_cast<std::int64_t>(pending_.size());
+        "WHERE state = 'running' AND locked_by = $1 AND " + Queue::id_in(backend, 3);
+    std::vector<std::string> ids;
+    ids.reserve(pending_.size());
+    for (const auto& p : pending_) ids.push_back(p.job.id);
+    return session_.execute(kCompleteBatch, sql,
+                            {owner_, Queue::now_ms(), Queue::id_list(backend, ids)})
+               .affected_rows == static_cast<std::int64_t>(pending_.size());
 }
 
 BatchTransaction::Flushed BatchTransaction::flush() noexcept {

@@ -1,7 +1,6 @@
 #include "shared/db/bulk_statements.hpp"
 
 #include <cctype>
-#include <cstdio>
 
 #include "shared/errors.hpp"
 
@@ -14,17 +13,6 @@ bool is_identifier(std::string_view name) {
     for (char c : name)
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
     return true;
-}
-
-std::string text_of(const Value& v) {
-    if (auto* s = std::get_if<std::string>(&v)) return *s;
-    if (auto* i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
-    if (auto* d = std::get_if<double>(&v)) {
-        char buffer[32];
-        std::snprintf(buffer, sizeof buffer, "%.17g", *d);
-        return buffer;
-    }
-    throw Error(ErrorCode::usage, "bulk_delete: a key is NULL");
 }
 
 }  // namespace
@@ -56,8 +44,10 @@ BulkStatements::BulkStatements(std::string operation, std::string_view table,
         columns_.push_back(quote(c, operation_));
         names_.push_back(c);
     }
-    if (columns_.empty() && key_.empty())
-        throw Error(ErrorCode::usage, operation_ + " into " + table_ + ": no columns given");
+    // Insert needs columns, delete only its key, update both.
+    const bool needs_columns = key_.empty() || operation_ == "bulk_update";
+    if (needs_columns && columns_.empty())
+        throw Error(ErrorCode::usage, operation_ + " " + table_ + ": no columns given");
 }
 
 void BulkStatements::check_widths(const std::vector<Params>& rows, std::size_t width) const {
@@ -119,7 +109,9 @@ std::string BulkStatements::array_literal(const std::vector<Value>& keys, std::s
     std::string out = "{";
     for (std::size_t i = begin; i < end; ++i) {
         out += i == begin ? "\"" : ",\"";
-        for (char c : text_of(keys[i])) {
+        if (std::holds_alternative<std::nullptr_t>(keys[i]))
+            throw Error(ErrorCode::usage, "bulk_delete: key " + std::to_string(i + 1) + " is NULL");
+        for (char c : value_text(keys[i])) {
             if (c == '"' || c == '\\') out += '\\';
             out += c;
         }

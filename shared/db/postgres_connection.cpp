@@ -67,21 +67,13 @@ Result convert(const pqxx::result& r) {
     return result;
 }
 
-std::string text_of(const Value& v) {
-    if (auto* s = std::get_if<std::string>(&v)) return *s;
-    if (auto* i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
-    char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%.17g", std::get<double>(v));
-    return buffer;
-}
-
 // One field of COPY's text format: \N for NULL, backslash escapes otherwise.
 void append_copy_field(std::string& line, const Value& v) {
     if (std::holds_alternative<std::nullptr_t>(v)) {
         line += "\\N";
         return;
     }
-    for (char c : text_of(v)) {
+    for (char c : value_text(v)) {
         switch (c) {
             case '\\': line += "\\\\"; break;
             case '\t': line += "\\t"; break;
@@ -153,17 +145,16 @@ void PostgresConnection::begin_statement(BeginMode) {
 
 Result PostgresConnection::run(std::string_view sql, const Params& params) {
     const bool first = std::exchange(first_in_transaction_, false);
-    std::string text(sql);
     if (begin_pending_) {
         begin_pending_ = false;
         std::string word = first_word(sql);
         if (word == "COMMIT" || word == "ROLLBACK") return Result{};  // nothing was sent
         // The simple-query protocol takes several statements in one round trip;
         // a parameterised statement needs the extended protocol, so BEGIN goes first.
-        if (params.empty()) return convert(pq_->work.exec("BEGIN; " + text));
+        if (params.empty()) return convert(pq_->work.exec("BEGIN; " + std::string(sql)));
         pq_->work.exec("BEGIN");
     }
-    if (params.empty()) return convert(pq_->work.exec(text));
+    if (params.empty()) return convert(pq_->work.exec(std::string(sql)));
     std::vector<std::string> storage;
     std::vector<const char*> pointers;
     storage.reserve(params.size());
@@ -173,11 +164,12 @@ Result PostgresConnection::run(std::string_view sql, const Params& params) {
             pointers.push_back(nullptr);
             continue;
         }
-        storage.push_back(text_of(v));
+        storage.push_back(value_text(v));
         pointers.push_back(storage.back().c_str());
     }
     if (statements_.enabled()) return run_prepared(sql, pointers, first);
-    return convert(pq_->work.exec_params(text, pqxx::prepare::make_dynamic_params(pointers)));
+    return convert(
+        pq_->work.exec_params(std::string(sql), pqxx::prepare::make_dynamic_params(pointers)));
 }
 
 std::string PostgresConnection::prepared_name(std::string_view sql) {
@@ -230,8 +222,9 @@ void PostgresConnection::deallocate_stale() {
 void PostgresConnection::insert_rows(const std::string& table,
                                      const std::vector<std::string>& columns,
                                      const std::vector<Params>& rows) {
-    if (begin_pending_) execute("SELECT 1", {});  // sends the deferred BEGIN
     try {
+        first_in_transaction_ = false;
+        if (std::exchange(begin_pending_, false)) pq_->work.exec("BEGIN");  // COPY goes alone
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
         // libpqxx 6.4's stream_to takes only tuples; tablewriter takes the lines

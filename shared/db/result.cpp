@@ -1,6 +1,7 @@
 #include "shared/db/result.hpp"
 
 #include <charconv>
+#include <cstdio>
 
 #include "shared/errors.hpp"
 
@@ -28,6 +29,17 @@ Number parse(const std::string& text, std::size_t column, const char* type) {
 }
 
 }  // namespace
+
+std::string value_text(const Value& v) {
+    if (auto* s = std::get_if<std::string>(&v)) return *s;
+    if (auto* i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
+    if (auto* d = std::get_if<double>(&v)) {
+        char buffer[32];
+        std::snprintf(buffer, sizeof buffer, "%.17g", *d);
+        return buffer;
+    }
+    throw Error(ErrorCode::usage, "NULL has no text form");
+}
 
 bool Row::is_null(std::size_t column) const {
     return std::holds_alternative<std::nullptr_t>(values_.at(column));

@@ -15,6 +15,10 @@ namespace dbsup {
 using Value = std::variant<std::nullptr_t, std::int64_t, double, std::string>;
 using Params = std::vector<Value>;
 
+/// A value as the text PostgreSQL reads for a parameter (doubles exactly).
+/// @throws Error(usage) for NULL, which has no text.
+std::string value_text(const Value& v);
+
 class Row {
 public:
     explicit Row(std::vector<Value> values) : values_(std::move(values)) {}

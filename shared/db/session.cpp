@@ -117,8 +117,6 @@ std::uint64_t Session::bulk_update(std::string_view table, std::string_view key_
                                    const std::vector<std::string>& columns,
                                    const std::vector<Params>& rows) {
     BulkStatements bulk("bulk_update", table, key_column, columns);
-    if (columns.empty())
-        throw Error(ErrorCode::usage, "bulk_update " + bulk.table() + ": no columns to set");
     bulk.check_widths(rows, columns.size() + 1);
     if (rows.empty()) return 0;
     const QueryLabel& label = bulk.label();
@@ -129,13 +127,16 @@ std::uint64_t Session::bulk_update(std::string_view table, std::string_view key_
         std::map<std::string, std::string> types;
         for (const Row& r : execute(BulkStatements::column_types_query(), {bulk.table()}).rows)
             types[r.get<std::string>(0)] = r.get<std::string>(1);
+        const std::string full = bulk.postgres_update(BulkStatements::kUpdateRows, types);
         for (std::size_t start = 0; start < rows.size(); start += BulkStatements::kUpdateRows) {
             std::size_t end = std::min(rows.size(), start + BulkStatements::kUpdateRows);
             Params params;
             for (std::size_t r = start; r < end; ++r)
                 params.insert(params.end(), rows[r].begin(), rows[r].end());
+            const bool whole = end - start == BulkStatements::kUpdateRows;
             changed += static_cast<std::uint64_t>(
-                execute(label, bulk.postgres_update(end - start, types), params).affected_rows);
+                execute(label, whole ? full : bulk.postgres_update(end - start, types), params)
+                    .affected_rows);
         }
     }
     count_bulk(BulkOperation::update, changed);

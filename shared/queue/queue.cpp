@@ -20,7 +20,6 @@ constexpr const char* kColumns =
 constexpr std::size_t kBatchRows = 5000;
 
 // The queue's statements in queries.by_label of the stats file.
-const QueryLabel kEnqueue{"enqueue", "dbsup_jobs", "queue"};
 const QueryLabel kClaim{"claim", "dbsup_jobs", "queue"};
 const QueryLabel kComplete{"complete", "dbsup_jobs", "queue"};
 const QueryLabel kFail{"fail", "dbsup_jobs", "queue"};
@@ -73,24 +72,6 @@ std::mt19937_64& jitter_engine() {
     return engine;
 }
 
-// One statement inserts a whole batch: the rows travel as one bound JSON
-// array, unpacked by the server, so nothing is spliced and the round trips
-// are few.
-std::string batch_insert_sql(Backend backend) {
-    if (backend == Backend::postgresql)
-        return "INSERT INTO dbsup_jobs (id, queue, task, payload, state, priority, run_at, "
-               "attempts, max_attempts, created_at, updated_at) "
-               "SELECT r.id, r.queue, r.task, r.payload, 'available', r.priority, r.run_at, 0, "
-               "r.max_attempts, $2, $2 FROM json_to_recordset($1::json) AS r(id uuid, queue "
-               "text, task text, payload jsonb, priority int, run_at bigint, max_attempts int)";
-    return "INSERT INTO dbsup_jobs (id, queue, task, payload, state, priority, run_at, attempts, "
-           "max_attempts, created_at, updated_at) "
-           "SELECT json_extract(value, '$.id'), json_extract(value, '$.queue'), "
-           "json_extract(value, '$.task'), json_extract(value, '$.payload'), 'available', "
-           "json_extract(value, '$.priority'), json_extract(value, '$.run_at'), 0, "
-           "json_extract(value, '$.max_attempts'), $2, $2 FROM json_each($1)";
-}
-
 }  // namespace
 
 void Queue::bound_lock_holding(Session& session) const {
@@ -141,39 +122,7 @@ std::string Queue::enqueue(Session& session, const NewJob& job) const {
 
 std::vector<std::string> Queue::enqueue_many(Session& session,
                                              const std::vector<NewJob>& jobs) const {
-    if (session.backend() == Backend::postgresql) return copy_many(session, jobs);
-    std::vector<std::string> ids;
-    ids.reserve(jobs.size());
-    const std::int64_t now = now_ms();
-    const std::string sql = batch_insert_sql(session.backend());
-    // The batch's JSON array is written directly: ids are hex, numbers are
-    // numbers, names are escaped, and each payload is checked JSON object text.
-    std::string rows;
-    for (std::size_t start = 0; start < jobs.size(); start += kBatchRows) {
-        rows = "[";
-        for (std::size_t i = start; i < std::min(jobs.size(), start + kBatchRows); ++i) {
-            const NewJob& j = jobs[i];
-            if (j.task.empty()) throw Error(ErrorCode::usage, "a job needs a task name");
-            ids.push_back(new_uuid7());
-            rows += (i == start ? "{\"id\":\"" : ",{\"id\":\"") + ids.back() + "\",\"queue\":" +
-                    json_string(j.queue.empty() ? config_.name : j.queue) +
-                    ",\"task\":" + json_string(j.task) + ",\"payload\":" +
-                    checked_payload(j.payload) + ",\"priority\":" + std::to_string(j.priority) +
-                    ",\"run_at\":" + std::to_string(j.run_at_ms > 0 ? j.run_at_ms : now) +
-                    ",\"max_attempts\":" +
-                    std::to_string(j.max_attempts > 0 ? j.max_attempts
-                                                      : default_max_attempts(j.task)) +
-                    "}";
-        }
-        rows += "]";
-        session.execute(kEnqueue, sql, {rows, now});
-    }
-    return ids;
-}
-
-// PostgreSQL's fast path: COPY, one per batch.
-std::vector<std::string> Queue::copy_many(Session& session, const std::vector<NewJob>& jobs) const {
-    static const std::vector<std::string> kCopyColumns = {
+    static const std::vector<std::string> kInsertColumns = {
         "id", "queue", "task", "payload", "state", "priority", "run_at", "attempts",
         "max_attempts", "created_at", "updated_at"};
     std::vector<std::string> ids;
@@ -189,14 +138,29 @@ std::vector<std::string> Queue::copy_many(Session& session, const std::vector<Ne
             const std::int64_t attempts =
                 j.max_attempts > 0 ? j.max_attempts : default_max_attempts(j.task);
             rows.push_back({ids.back(), j.queue.empty() ? config_.name : j.queue, j.task,
-                            checked_payload(j.payload), "available",
-                            static_cast<std::int64_t>(j.priority),
+                            checked_payload(j.payload), "available", j.priority,
                             j.run_at_ms > 0 ? j.run_at_ms : now, std::int64_t{0}, attempts, now,
                             now});
         }
-        session.bulk_insert("dbsup_jobs", kCopyColumns, rows);
+        session.bulk_insert("dbsup_jobs", kInsertColumns, rows);
     }
     return ids;
+}
+
+std::string Queue::id_in(Backend backend, int placeholder) {
+    const std::string p = "$" + std::to_string(placeholder);
+    return backend == Backend::postgresql ? "id = ANY(" + p + "::uuid[])"
+                                          : "id IN (SELECT value FROM json_each(" + p + "))";
+}
+
+Value Queue::id_list(Backend backend, const std::vector<std::string>& ids) {
+    const bool pg = backend == Backend::postgresql;
+    std::string out = pg ? "{" : "[";
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (i) out += ',';
+        out += json_string(ids[i]);  // ids are UUIDs: a JSON string is an array element too
+    }
+    return out + (pg ? "}" : "]");
 }
 
 std::vector<Job> Queue::claim(Session& session, const std::string& owner, std::size_t n) const {
@@ -322,14 +286,8 @@ std::size_t Queue::renew(Session& session, const std::string& owner,
                          const std::vector<std::string>& ids) const {
     if (ids.empty()) return 0;
     const std::int64_t now = now_ms();
-    Params params{owner, now + config_.lease_s * 1000};
-    std::string in = "locked_by = $1 AND id IN (";
-    for (const std::string& id : ids) {
-        in += params.size() > 2 ? ", $" : "$";
-        in += std::to_string(params.size() + 1);
-        params.emplace_back(id);
-    }
-    in += ")";
+    const Params params{owner, now + config_.lease_s * 1000, id_list(session.backend(), ids)};
+    const std::string in = "locked_by = $1 AND " + id_in(session.backend(), 3);
     return session.transact([&](Session& s) {
         bound_lock_holding(s);
         return static_cast<std::size_t>(

@@ -30,9 +30,15 @@ public:
     /// so enqueuing commits or rolls back with the caller's work. Returns its id.
     /// @throws Error(usage) when the payload is not a JSON object.
     std::string enqueue(Session& session, const NewJob& job) const;
-    /// As enqueue(), for many jobs: a COPY (PostgreSQL) or one statement
-    /// (SQLite) per 5,000 rows.
+    /// As enqueue(), for many jobs: Session::bulk_insert (PostgreSQL COPY,
+    /// SQLite one cached INSERT stepped per row), 5,000 rows at a time.
     std::vector<std::string> enqueue_many(Session& session, const std::vector<NewJob>& jobs) const;
+
+    /// "id is one of the list bound at $placeholder", and that list as one value:
+    /// the statement's text (and so its cached prepared statement) is the same
+    /// however many ids there are.
+    static std::string id_in(Backend backend, int placeholder);
+    static Value id_list(Backend backend, const std::vector<std::string>& ids);
 
     /// Claims up to n available jobs whose run_at has come, by priority then
     /// run_at, for `owner`; commits. Counts an attempt for each.
@@ -95,7 +101,6 @@ public:
 
 private:
     std::int64_t default_max_attempts(const std::string& task) const;
-    std::vector<std::string> copy_many(Session& session, const std::vector<NewJob>& jobs) const;
 
     QueueConfig config_;
     std::map<std::string, std::int64_t> max_attempts_by_task_;
