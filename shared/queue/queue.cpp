@@ -148,9 +148,11 @@ std::vector<std::string> Queue::enqueue_many(Session& session,
 }
 
 std::string Queue::id_in(Backend backend, int placeholder) {
-    const std::string p = "$" + std::to_string(placeholder);
-    return backend == Backend::postgresql ? "id = ANY(" + p + "::uuid[])"
-                                          : "id IN (SELECT value FROM json_each(" + p + "))";
+    const bool pg = backend == Backend::postgresql;
+    std::string sql = pg ? "id = ANY($" : "id IN (SELECT value FROM json_each($";
+    sql += std::to_string(placeholder);
+    sql += pg ? "::uuid[])" : "))";
+    return sql;
 }
 
 Value Queue::id_list(Backend backend, const std::vector<std::string>& ids) {
