@@ -59,6 +59,39 @@ TEST_P(QueueTest, MigrateIsIdempotentAndRefusesANewerSchema) {
     }
 }
 
+// Version 2 rebuilds SQLite's table (a cheaper state check): an upgraded
+// database keeps its jobs, their indexes, and still refuses a bad state.
+TEST_P(QueueTest, UpgradingFromVersionOneKeepsEveryJob) {
+    databases_.drop_queue_tables(GetParam());
+    ASSERT_EQ(QueueSchema::migrate(*session_, 1), 1);
+    Queue q = queue();
+    std::string waiting = enqueue(q, job("noop", R"({"keep": "me"})"));
+    std::string running = enqueue(q, job("noop"));
+    ASSERT_EQ(q.claim(*session_, "owner", 1).at(0).id, waiting);
+    EXPECT_EQ(QueueSchema::migrate(*session_), QueueSchema::latest_version());
+    EXPECT_EQ(q.find(*session_, waiting).state, "running");
+    EXPECT_EQ(q.find(*session_, waiting).payload.find("keep") != std::string::npos, true);
+    EXPECT_EQ(q.claim(*session_, "owner", 5).at(0).id, running) << "the claim index is gone";
+    EXPECT_THROW(session_->transact([&](Session& s) {
+        s.execute("UPDATE dbsup_jobs SET state = 'lost' WHERE id = $1", {waiting});
+    }), Error);
+    Result indexes = session_->transact([&](Session& s) {
+        return s.execute(GetParam() == TestBackend::postgresql
+                             ? "SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'dbsup_jobs'"
+                             : "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
+                               "tbl_name = 'dbsup_jobs'");
+    });
+    EXPECT_EQ(indexes.scalar<std::int64_t>(), 4) << "the primary key and three partial indexes";
+    if (GetParam() == TestBackend::sqlite) {
+        Result plan = session_->transact([&](Session& s) {
+            return s.execute("EXPLAIN UPDATE dbsup_jobs SET state = $1 WHERE id = $2",
+                             {std::string("dead"), waiting});
+        });
+        for (const Row& op : plan.rows)
+            EXPECT_NE(op.get<std::string>(1), "OpenEphemeral") << "the state check builds a b-tree";
+    }
+}
+
 TEST_P(QueueTest, EnqueueClaimCompleteRoundTrip) {
     Queue q = queue();
     std::string id = enqueue(q, job("noop", R"({"x": 1})"));

@@ -1,25 +1,34 @@
 #include "shared/queue/uuid7.hpp"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <random>
 
 namespace dbsup {
 namespace {
 
-// One generator per thread, re-seeded in a forked child so two processes never
-// share a random sequence.
+thread_local bool seeded = false;
+
+// A forked child must not continue its parent's random sequence. Only the
+// forking thread exists in the child, so forgetting its seed is enough; this
+// replaces a getpid() per id, which cost a quarter of bulk enqueue's time.
+void forget_seed_in_child() { seeded = false; }
+
+// One generator per thread, seeded from the OS.
 std::uint64_t random64() {
-    thread_local pid_t seeded_in = 0;
     thread_local std::mt19937_64 engine;
-    if (seeded_in != getpid()) {
+    if (!seeded) {
+        static std::once_flag registered;
+        std::call_once(registered, [] { pthread_atfork(nullptr, nullptr, forget_seed_in_child); });
         std::random_device device;
         std::seed_seq seed{device(), device(), device(), device(),
                            static_cast<unsigned>(getpid())};
         engine.seed(seed);
-        seeded_in = getpid();
+        seeded = true;
     }
     return engine();
 }
