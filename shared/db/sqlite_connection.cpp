@@ -227,7 +227,16 @@ void SqliteConnection::insert_rows(const std::string& table,
         values += (i ? ", $" : "$") + std::to_string(i + 1);
     }
     sql += ") VALUES (" + values + ")";
-    for (const Params& row : rows) execute(sql, row);
+    // One statement for every row: looked up once, then bound and stepped per
+    // row without execute()'s per-call result and cache bookkeeping.
+    const bool cached = statements_.enabled();
+    sqlite3_stmt* stmt = statement(sql, cached);
+    StatementUse use(stmt, cached);
+    for (const Params& row : rows) {
+        bind(stmt, row);
+        if (int rc = sqlite3_step(stmt); rc != SQLITE_DONE) fail(rc, sql);
+        sqlite3_reset(stmt);
+    }
 }
 
 void SqliteConnection::execute_script(std::string_view sql) {

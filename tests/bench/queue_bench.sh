@@ -24,7 +24,8 @@ write_config() {  # backend -> config file
     rm -f "$work"/bench.db*
     db="url = \"sqlite:///$work/bench.db\""
   else
-    psql -q "$DBSUP_TEST_PG_URL" -c "DROP TABLE IF EXISTS dbsup_jobs, dbsup_schema, bench_events" \
+    psql -q "$DBSUP_TEST_PG_URL" -c "SET client_min_messages = warning" \
+      -c "DROP TABLE IF EXISTS dbsup_jobs, dbsup_schema, bench_events" \
       >/dev/null
     db="url = \"$DBSUP_TEST_PG_URL\"
 password_env = \"DBSUP_TEST_PG_PASSWORD\""
