@@ -183,6 +183,48 @@ TEST_P(SessionTest, ABrokenConnectionIsNotReturnedToThePool) {
     }
 }
 
+// execute_all: PostgreSQL sends the statements in pipeline chunks of 256, so
+// 1,000 of them cross chunk boundaries, with the deferred BEGIN in the first.
+TEST_P(SessionTest, ExecuteAllRunsEveryStatementInOrder) {
+    static const QueryLabel label("insert", "items", "test");
+    const std::string insert = "INSERT INTO " + table_ + " (id, name) VALUES ($1, $2)";
+    std::vector<PendingStatement> statements;
+    for (std::int64_t i = 1; i <= 1000; ++i)
+        statements.push_back({&label, insert,
+                              {i, i % 10 == 0 ? Value(nullptr) : Value("it's \\ \"" + std::to_string(i))}});
+    const std::string rename = "UPDATE " + table_ + " SET name = $1 WHERE id = $2";
+    statements.push_back({&label, rename, {std::string("renamed"), std::int64_t{1000}}});
+    Session session(pool_, "t");
+    session.transact([&](Session& s) { s.execute_all(statements); });
+    EXPECT_EQ(count(), 1000);
+    Session check(pool_, "check");
+    EXPECT_EQ(check.execute("SELECT COUNT(*) FROM " + table_ + " WHERE name IS NULL")
+                  .scalar<std::int64_t>(), 99) << "the rename ran after its row's insert";
+    EXPECT_EQ(check.execute("SELECT name FROM " + table_ + " WHERE id = 7").scalar<std::string>(),
+              "it's \\ \"7");
+    EXPECT_EQ(check.execute("SELECT name FROM " + table_ + " WHERE id = 1000")
+                  .scalar<std::string>(), "renamed");
+}
+
+TEST_P(SessionTest, ExecuteAllThrowsTheFirstErrorAndLeavesTheConnectionUsable) {
+    static const QueryLabel label("insert", "items", "test");
+    const std::string insert = "INSERT INTO " + table_ + " (id, name) VALUES ($1, $2)";
+    std::vector<PendingStatement> statements;
+    for (std::int64_t id : {1, 2, 1, 3}) statements.push_back({&label, insert, {id, "x"}});
+    Session session(pool_, "t");
+    try {
+        session.transact([&](Session& s) { s.execute_all(statements); });
+        FAIL() << "a duplicate key was accepted";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::constraint_violation) << e.what();
+    }
+    EXPECT_EQ(count(), 0) << "the statements before the failure were kept";
+    statements.erase(statements.begin() + 2);
+    session.transact([&](Session& s) { s.execute_all(statements); });
+    EXPECT_EQ(count(), 3);
+    EXPECT_EQ(pool_->stats().closed_total, 0u) << "the connection was given up";
+}
+
 DBSUP_BOTH_BACKENDS(SessionTest);
 
 }  // namespace

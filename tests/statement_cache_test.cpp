@@ -143,6 +143,30 @@ TEST_P(StatementCacheTest, SizeZeroCachesNothing) {
     }
 }
 
+// execute_all sends unprepared statements when the cache is off, prepared ones
+// (prepared before the pipeline starts) when it is on; both run and count.
+TEST_P(StatementCacheTest, ExecuteAllWorksWithTheCacheOnAndOff) {
+    static const QueryLabel label("insert", "cached", "test");
+    const std::string insert = "INSERT INTO " + table_ + " (id, name) VALUES ($1, $2)";
+    for (std::size_t size : {std::size_t{0}, std::size_t{10}}) {
+        auto c = engine_->connect(size);
+        const std::int64_t first = size == 0 ? 10 : 20;
+        std::vector<PendingStatement> statements;
+        for (std::int64_t id = first; id < first + 5; ++id)
+            statements.push_back({&label, insert, {id, "n"}});
+        c->begin();
+        c->execute_all(statements);
+        c->commit();
+        StatementCacheCounts counts = c->take_statement_counts();
+        EXPECT_EQ(counts.hits + counts.misses, size == 0 ? 0u : 5u) << "cache size " << size;
+        if (pg()) {
+            EXPECT_EQ(prepared_on_server(*c), size == 0 ? 0 : 1) << "cache size " << size;
+        }
+    }
+    auto c = engine_->connect();
+    EXPECT_EQ(c->execute("SELECT COUNT(*) FROM " + table_, {}).scalar<std::int64_t>(), 13);
+}
+
 TEST_P(StatementCacheTest, ThePoolTotalsEveryConnection) {
     auto pool = make_pool();
     Session s(pool, "t");

@@ -58,6 +58,8 @@ std::optional<BatchTransaction::Failure> BatchTransaction::run(const Job& job,
         // PostgreSQL pays a round trip per SAVEPOINT and RELEASE, so there a
         // batch runs without them: a failing job rolls the whole batch back and
         // its jobs are run again one at a time. SQLite's savepoints are free.
+        if (session_.backend() == Backend::postgresql && task.statements)
+            return defer(job, task, payload);
         if (!task.uses_session || session_.backend() == Backend::postgresql) {
             if (task.uses_session) apply_timeout(task);
             task.handler(job, payload, session_);
@@ -96,7 +98,44 @@ std::optional<BatchTransaction::Failure> BatchTransaction::run(const Job& job,
     return failure;
 }
 
+std::optional<BatchTransaction::Failure> BatchTransaction::defer(const Job& job,
+                                                                 const TaskDefinition& task,
+                                                                 const nlohmann::json& payload) {
+    std::vector<PendingStatement> statements;
+    try {
+        statements = task.statements(job, payload);
+    } catch (const PermanentJobError& e) {
+        return Failure{e.what(), true};  // nothing of it was sent: the batch is unharmed
+    }
+    if (task.timeout_ms > 0 && task.timeout_ms != timeout_ms_) {
+        send_pipeline();  // the statements before it run under the old limit
+        apply_timeout(task);
+    }
+    for (PendingStatement& st : statements) pipeline_.push_back(std::move(st));
+    deferred_.push_back(pending_.size());
+    pending_.push_back({job, 0});
+    return std::nullopt;
+}
+
+void BatchTransaction::send_pipeline() {
+    const auto started = std::chrono::steady_clock::now();
+    try {
+        session_.execute_all(pipeline_);
+    } catch (...) {
+        pipeline_.clear();
+        deferred_.clear();
+        throw;
+    }
+    if (!deferred_.empty()) {
+        const std::uint64_t share = ns_since(started) / deferred_.size();
+        for (std::size_t i : deferred_) pending_[i].run_ns = share;
+    }
+    pipeline_.clear();
+    deferred_.clear();
+}
+
 bool BatchTransaction::complete_pending() {
+    send_pipeline();
     if (session_.backend() == Backend::sqlite)
         session_.connection().limit_transaction_time(kNoLimit);  // no job's deadline applies here
     queue_.bound_lock_holding(session_);  // from here on it holds the jobs' rows
@@ -142,6 +181,8 @@ BatchTransaction::Flushed BatchTransaction::flush() noexcept {
         for (Done& d : pending_) out.redo.push_back(std::move(d.job));
     }
     pending_.clear();
+    pipeline_.clear();
+    deferred_.clear();
     broken_ = false;
     return out;
 }

@@ -2,7 +2,9 @@
 // database, so one commit (one fsync) covers many jobs. On SQLite each job's
 // task runs inside its own savepoint: a job that fails rolls back to its
 // savepoint alone, the others stay. On PostgreSQL, where a savepoint costs two
-// round trips, a failing job loses the whole batch instead (see below). flush() marks every pending job succeeded with one
+// round trips, a failing job loses the whole batch instead (see below), and
+// SQL tasks' statements are not run one by one but sent together, in one round
+// trip, just before the completion. flush() marks every pending job succeeded with one
 // guarded UPDATE and commits; if that cannot happen exactly as planned (a
 // lease was taken back meanwhile, the commit failed, the connection broke),
 // nothing of the batch is kept and its jobs are handed back to be run one by
@@ -55,6 +57,11 @@ public:
 
 private:
     void apply_timeout(const TaskDefinition& task);
+    /// PostgreSQL, a SQL task: the job's statements join the pipeline.
+    std::optional<Failure> defer(const Job& job, const TaskDefinition& task,
+                                 const nlohmann::json& payload);
+    /// Sends the pipeline's statements; each deferred job gets a share of the time.
+    void send_pipeline();
     bool complete_pending();
 
     Session& session_;
@@ -64,6 +71,8 @@ private:
     std::chrono::steady_clock::time_point opened_at_{};
     std::int64_t timeout_ms_ = 0;  // the limit set in this transaction, 0 = none yet
     std::vector<Done> pending_;
+    std::vector<PendingStatement> pipeline_;
+    std::vector<std::size_t> deferred_;  // indexes in pending_ of the pipeline's jobs
     bool broken_ = false;
 };
 

@@ -38,18 +38,38 @@ Params bind(const NamedSql& statement, const Job& job, const nlohmann::json& pay
     return params;
 }
 
+// What a SQL task's handler and statement list share; it outlives every
+// statement list handed out (the registry holds it).
+struct SqlTask {
+    std::string name;
+    std::vector<NamedSql> statements;
+    QueryLabel label;
+
+    std::vector<PendingStatement> bound(const Job& job, const nlohmann::json& payload) const {
+        std::vector<PendingStatement> out;
+        out.reserve(statements.size());
+        for (const NamedSql& statement : statements)
+            out.push_back({&label, statement.sql, bind(statement, job, payload, name)});
+        return out;
+    }
+};
+
 TaskDefinition sql_task(const TaskConfig& config) {
     std::vector<NamedSql> statements;
     for (const std::string& sql : config.sql) statements.push_back(NamedSql::compile(sql));
-    std::string name = config.name;
-    // Shared by every copy of the handler, so the label outlives the sessions.
-    auto label = std::make_shared<const QueryLabel>("task", name, config.database);
-    return {config.name, config.database, config.timeout_ms,
-            [statements, name, label](const Job& job, const nlohmann::json& payload, Session& s) {
-                for (const NamedSql& statement : statements)
-                    s.execute(*label, statement.sql, bind(statement, job, payload, name));
-            },
-            true};
+    auto task = std::make_shared<const SqlTask>(
+        SqlTask{config.name, std::move(statements), QueryLabel("task", config.name, config.database)});
+    TaskDefinition definition{config.name, config.database, config.timeout_ms,
+                              [task](const Job& job, const nlohmann::json& payload, Session& s) {
+                                  for (PendingStatement& st : task->bound(job, payload))
+                                      s.execute(*st.label, st.sql, st.params);
+                              },
+                              true,
+                              {}};
+    definition.statements = [task](const Job& job, const nlohmann::json& payload) {
+        return task->bound(job, payload);
+    };
+    return definition;
 }
 
 void sleep_task(const Job&, const nlohmann::json& payload, Session&) {
@@ -68,9 +88,9 @@ void demo_task(const Job&, const nlohmann::json& payload, Session& s) {
 TaskRegistry TaskRegistry::from_config(const Config& config) {
     TaskRegistry registry;
     const std::string& db = config.queue.database;
-    registry.add({"noop", db, 0, [](const Job&, const nlohmann::json&, Session&) {}, false});
-    registry.add({"sleep", db, 0, sleep_task, false});
-    registry.add({"demo", db, 0, demo_task, true});
+    registry.add({"noop", db, 0, [](const Job&, const nlohmann::json&, Session&) {}, false, {}});
+    registry.add({"sleep", db, 0, sleep_task, false, {}});
+    registry.add({"demo", db, 0, demo_task, true, {}});
     for (const auto& [name, task] : config.tasks) registry.add(sql_task(task));
     return registry;
 }

@@ -20,6 +20,10 @@
 namespace dbsup {
 
 using TaskHandler = std::function<void(const Job&, const nlohmann::json& payload, Session&)>;
+/// A SQL task's statements for one job, bound from its payload, so a batch can
+/// send many jobs' statements at once. @throws PermanentJobError
+using TaskStatements =
+    std::function<std::vector<PendingStatement>(const Job&, const nlohmann::json& payload)>;
 
 struct TaskDefinition {
     std::string name;
@@ -27,6 +31,7 @@ struct TaskDefinition {
     std::int64_t timeout_ms = 0;  // 0 = no limit
     TaskHandler handler;
     bool uses_session = true;  // false: the handler runs no statement (no savepoint needed)
+    TaskStatements statements;  // SQL tasks: what the handler runs, as data
 };
 
 class TaskRegistry {

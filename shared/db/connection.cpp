@@ -4,6 +4,10 @@ namespace dbsup {
 
 void Connection::begin(BeginMode mode) { begin_statement(mode); }
 
+void Connection::execute_all(const std::vector<PendingStatement>& statements) {
+    for (const PendingStatement& statement : statements) execute(statement.sql, statement.params);
+}
+
 void Connection::commit() { execute("COMMIT", {}); }
 
 void Connection::rollback() { execute("ROLLBACK", {}); }

@@ -15,6 +15,16 @@
 
 namespace dbsup {
 
+struct QueryLabel;
+
+/// A statement whose rows nobody reads (a task's INSERT, say), for
+/// execute_all(). label names it in the metrics; sql and label must outlive the call.
+struct PendingStatement {
+    const QueryLabel* label;
+    std::string_view sql;
+    Params params;
+};
+
 class Connection {
 public:
     using Clock = std::chrono::steady_clock;
@@ -51,6 +61,10 @@ public:
     /// table and columns arrive validated and quoted. @throws Error
     virtual void insert_rows(const std::string& table, const std::vector<std::string>& columns,
                              const std::vector<Params>& rows) = 0;
+    /// Runs the statements in order in the open transaction, discarding their
+    /// rows, and throws the first error. This one executes them one by one;
+    /// PostgreSQL overrides it to send them all in one round trip. @throws Error
+    virtual void execute_all(const std::vector<PendingStatement>& statements);
 
     /// immediate: take the write lock at BEGIN (SQLite BEGIN IMMEDIATE), so a
     /// read-then-write transaction cannot fail to upgrade; PostgreSQL ignores it.

@@ -2,6 +2,8 @@
 // boundary (STYLE point 11); parameters travel as text with real NULLs.
 #include "shared/db/postgres_connection.hpp"
 
+#include <libpq-fe.h>
+
 #include <algorithm>
 #include <pqxx/pqxx>
 #include <pqxx/tablewriter>
@@ -13,6 +15,43 @@
 
 namespace dbsup {
 namespace {
+
+// libpqxx 6.4 keeps its PGconn private, and pipeline mode (libpq 14) is not in
+// its API. An explicit instantiation may name a private member (C++20
+// [temp.spec.general]/6), which hands the member pointer to get() below. Only
+// execute_all() uses the handle, and it leaves the connection idle, the state
+// libpqxx expects.
+struct PgconnMember {
+    using type = pqxx::internal::pq::PGconn* pqxx::connection_base::*;
+    friend type get(PgconnMember);
+};
+template <class Tag, typename Tag::type Member>
+struct Expose {
+    friend typename Tag::type get(Tag) { return Member; }
+};
+template struct Expose<PgconnMember, &pqxx::connection_base::m_conn>;
+
+PGconn* raw_connection(pqxx::connection_base& connection) {
+    return connection.*get(PgconnMember{});
+}
+
+// Parameters as libpq takes them: text, and a null pointer for NULL.
+struct ParamTexts {
+    explicit ParamTexts(const Params& params) {
+        storage.reserve(params.size());  // never reallocated: the pointers stay valid
+        pointers.reserve(params.size());
+        for (const Value& v : params) {
+            if (std::holds_alternative<std::nullptr_t>(v)) {
+                pointers.push_back(nullptr);
+                continue;
+            }
+            storage.push_back(value_text(v));
+            pointers.push_back(storage.back().c_str());
+        }
+    }
+    std::vector<std::string> storage;
+    std::vector<const char*> pointers;
+};
 
 // A prepared statement whose result columns changed with the schema.
 bool stale_plan(const pqxx::sql_error& e) {
@@ -155,18 +194,8 @@ Result PostgresConnection::run(std::string_view sql, const Params& params) {
         pq_->work.exec("BEGIN");
     }
     if (params.empty()) return convert(pq_->work.exec(std::string(sql)));
-    std::vector<std::string> storage;
-    std::vector<const char*> pointers;
-    storage.reserve(params.size());
-    pointers.reserve(params.size());
-    for (const Value& v : params) {
-        if (std::holds_alternative<std::nullptr_t>(v)) {
-            pointers.push_back(nullptr);
-            continue;
-        }
-        storage.push_back(value_text(v));
-        pointers.push_back(storage.back().c_str());
-    }
+    const ParamTexts texts(params);
+    const std::vector<const char*>& pointers = texts.pointers;
     if (statements_.enabled()) return run_prepared(sql, pointers, first);
     return convert(
         pq_->work.exec_params(std::string(sql), pqxx::prepare::make_dynamic_params(pointers)));
@@ -245,6 +274,88 @@ void PostgresConnection::insert_rows(const std::string& table,
         copy.complete();
     } catch (...) {
         translate_current_exception("COPY");
+    }
+}
+
+// The statements are prepared first (libpqxx can run nothing while the
+// connection is in pipeline mode), then sent in chunks of kPipelineChunk, each
+// ended by a sync and read back before the next: the results stay far below
+// the socket buffers, so the blocking sends never wait on a server that waits
+// on us.
+void PostgresConnection::execute_all(const std::vector<PendingStatement>& statements) {
+    if (statements.empty()) return;
+    if (broken_) throw Error(ErrorCode::broken_connection, "the connection is broken", database_);
+    std::string_view failed_sql = statements.front().sql;
+    try {
+        first_in_transaction_ = false;
+        std::vector<std::string> names;
+        names.reserve(statements.size());
+        for (const PendingStatement& st : statements)
+            names.push_back(statements_.enabled() ? prepared_name(st.sql) : std::string());
+        PGconn* conn = raw_connection(pq_->connection);
+        if (PQenterPipelineMode(conn) != 1)
+            throw pqxx::failure(std::string("cannot enter pipeline mode: ") + PQerrorMessage(conn));
+        constexpr std::size_t kPipelineChunk = 256;
+        for (std::size_t start = 0; start < statements.size(); start += kPipelineChunk) {
+            const std::size_t end = std::min(statements.size(), start + kPipelineChunk);
+            const bool began = std::exchange(begin_pending_, false);
+            if (began) send_in_pipeline(conn, "BEGIN", "", {});
+            for (std::size_t i = start; i < end; ++i)
+                send_in_pipeline(conn, std::string(statements[i].sql), names[i], statements[i].params);
+            if (PQpipelineSync(conn) != 1) throw pqxx::broken_connection(PQerrorMessage(conn));
+            if (auto error = read_pipeline_results(conn)) {
+                PQexitPipelineMode(conn);
+                const std::size_t skip = began && error->index > 0 ? 1 : 0;
+                failed_sql = statements[std::min(end - 1, start + error->index - skip)].sql;
+                throw pqxx::sql_error(error->message, std::string(failed_sql),
+                                      error->sqlstate.c_str());
+            }
+        }
+        if (PQexitPipelineMode(conn) != 1)
+            throw pqxx::broken_connection(std::string("cannot leave pipeline mode: ") +
+                                          PQerrorMessage(conn));
+    } catch (...) {
+        translate_current_exception(failed_sql);
+    }
+}
+
+void PostgresConnection::send_in_pipeline(PGconn* conn, const std::string& sql,
+                                          const std::string& prepared, const Params& params) {
+    const ParamTexts texts(params);
+    const char* const* values = texts.pointers.data();
+    const int n = static_cast<int>(texts.pointers.size());
+    const int sent =
+        prepared.empty()
+            ? PQsendQueryParams(conn, sql.c_str(), n, nullptr, values, nullptr, nullptr, 0)
+            : PQsendQueryPrepared(conn, prepared.c_str(), n, values, nullptr, nullptr, 0);
+    if (sent != 1) throw pqxx::broken_connection(PQerrorMessage(conn));
+}
+
+// Reads up to the sync. A statement after a failed one is skipped by the server
+// (PGRES_PIPELINE_ABORTED); the first failure is what the caller sees. The
+// index counts the chunk's statements, a BEGIN sent with them first included.
+std::optional<PostgresConnection::PipelineError> PostgresConnection::read_pipeline_results(
+    PGconn* conn) {
+    std::optional<PipelineError> error;
+    std::size_t index = 0;
+    for (;;) {
+        PGresult* r = PQgetResult(conn);
+        if (!r) {  // between two statements' results
+            if (PQstatus(conn) == CONNECTION_BAD) throw pqxx::broken_connection(PQerrorMessage(conn));
+            continue;
+        }
+        const ExecStatusType status = PQresultStatus(r);
+        if (status == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            return error;
+        }
+        if (status == PGRES_FATAL_ERROR && !error) {
+            const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            error = PipelineError{PQresultErrorMessage(r), state ? state : "", index};
+        }
+        ++index;
+        PQclear(r);
+        if (PQstatus(conn) == CONNECTION_BAD) throw pqxx::broken_connection(PQerrorMessage(conn));
     }
 }
 

@@ -7,10 +7,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "shared/db/connection.hpp"
+
+struct pg_conn;  // libpq's PGconn
 
 namespace dbsup {
 
@@ -35,6 +38,9 @@ public:
     /// COPY ... FROM STDIN.
     void insert_rows(const std::string& table, const std::vector<std::string>& columns,
                      const std::vector<Params>& rows) override;
+    /// All in one round trip per 256 statements (libpq pipeline mode), a
+    /// pending BEGIN with them.
+    void execute_all(const std::vector<PendingStatement>& statements) override;
     void limit_transaction_time(std::chrono::milliseconds limit) override;
     /// The server process serving this connection (pg_backend_pid()).
     int backend_pid() const noexcept;
@@ -45,6 +51,14 @@ protected:
     void begin_statement(BeginMode mode) override;
 
 private:
+    struct PipelineError {
+        std::string message;
+        std::string sqlstate;
+        std::size_t index;  // of the failed statement in its chunk
+    };
+    static void send_in_pipeline(pg_conn* conn, const std::string& sql, const std::string& prepared,
+                                 const Params& params);
+    static std::optional<PipelineError> read_pipeline_results(pg_conn* conn);
     Result run(std::string_view sql, const Params& params);
     /// first: nothing else ran in the transaction, so a stale statement may
     /// restart it transparently.

@@ -83,6 +83,25 @@ Result Session::execute(const QueryLabel& label, std::string_view sql, const Par
     return tracked(label, sql, [&] { return c.execute(sql, params); });
 }
 
+void Session::execute_all(const std::vector<PendingStatement>& statements) {
+    if (statements.empty()) return;
+    Connection& c = connection();
+    const auto started = std::chrono::steady_clock::now();
+    try {
+        c.execute_all(statements);
+        pool_->breaker().record_success();
+    } catch (const Error& e) {
+        pool_->breaker().record(e);
+        if (observer_)
+            observer_->on_query(*statements.front().label, statements.front().sql,
+                                elapsed_ns(started), &e);
+        throw;
+    }
+    if (!observer_) return;
+    const std::uint64_t share = elapsed_ns(started) / statements.size();
+    for (const PendingStatement& st : statements) observer_->on_query(*st.label, st.sql, share, nullptr);
+}
+
 template <class Items, class ParamsOf>
 std::uint64_t Session::step_each(const QueryLabel& label, const std::string& sql,
                                  const Items& items, ParamsOf params_of) {

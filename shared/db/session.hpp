@@ -39,6 +39,12 @@ public:
     Result execute(const QueryLabel& label, std::string_view sql, const Params& params = {});
     /// The same, labelled by the statement's kind ("select:-:sql", ...).
     Result execute(std::string_view sql, const Params& params = {});
+    /// Runs statements whose rows nobody reads, in order, in the current
+    /// transaction (begun if none is open): on PostgreSQL in one round trip per
+    /// 256. Each is counted under its own label, with an equal share of the
+    /// time. The first error is thrown, and the transaction is then unusable.
+    /// @throws Error
+    void execute_all(const std::vector<PendingStatement>& statements);
     /// Bulk operations in the current transaction (begun if none is open); each
     /// returns how many rows it touched and is tracked as "<operation>:<table>:bulk".
     /// Table and column names are validated and quoted (Error(usage) otherwise);
