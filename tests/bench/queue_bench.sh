@@ -33,7 +33,7 @@ password_env = \"DBSUP_TEST_PG_PASSWORD\""
   cat > "$work/c.toml" <<TOML
 [supervisor]
 stats_file = "$work/stats.json"
-stats_interval_ms = 20
+stats_interval_ms = 100
 [databases.main]
 $db
 pool_size = 6
@@ -63,7 +63,7 @@ one_run() {  # backend task -> "enqueue_rate process_rate"
   "$bin" --config "$work/c.toml" --workers 8 --log-level error &
   pid=$!
   # the workers' own count (from shared memory), not a query on the table
-  until grep -q "\"succeeded_total\": $n\b" "$work/stats.json" 2>/dev/null; do sleep 0.02; done
+  until grep -q "\"succeeded_total\": $n\b" "$work/stats.json" 2>/dev/null; do sleep 0.05; done
   t2=$(now_ns)
   kill -TERM "$pid"; wait "$pid"
   echo "$(rate $((t1 - t0)) "$n") $(rate $((t2 - t1)) "$n")"
