@@ -152,8 +152,9 @@ bool BatchTransaction::complete_pending() {
                .affected_rows == static_cast<std::int64_t>(pending_.size());
 }
 
-BatchTransaction::Flushed BatchTransaction::flush() noexcept {
+BatchTransaction::Flushed BatchTransaction::flush(std::size_t claim_next) noexcept {
     Flushed out;
+    std::vector<Job> claimed;
     if (pending_.empty()) {
         session_.rollback();  // only failed jobs' savepoints were in it
         broken_ = false;
@@ -163,6 +164,7 @@ BatchTransaction::Flushed BatchTransaction::flush() noexcept {
     if (!broken_) {
         try {
             if (complete_pending()) {
+                if (claim_next > 0) claimed = queue_.claim_in(session_, owner_, claim_next);
                 session_.commit();
                 committed = true;
             } else {
@@ -177,6 +179,7 @@ BatchTransaction::Flushed BatchTransaction::flush() noexcept {
     session_.rollback();
     if (committed) {
         out.succeeded = std::move(pending_);
+        out.claimed = std::move(claimed);
     } else {
         for (Done& d : pending_) out.redo.push_back(std::move(d.job));
     }

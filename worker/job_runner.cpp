@@ -84,11 +84,14 @@ std::vector<std::string> JobRunner::working_ids() const {
 void JobRunner::work_loop(std::size_t index) {
     Session& queue_session = DatabaseManager::instance().session(config_.queue.database);
     const auto poll = std::chrono::milliseconds(config_.queue.poll_interval_ms);
+    const auto batch = static_cast<std::size_t>(config_.queue.claim_batch);
     auto error_pause = poll;
+    std::vector<Job> next;  // claimed with the previous batch's commit
     while (!stopping_) {
         try {
-            std::vector<Job> jobs = queue_.claim(
-                queue_session, owner_, static_cast<std::size_t>(config_.queue.claim_batch));
+            std::vector<Job> jobs = next.empty() ? queue_.claim(queue_session, owner_, batch)
+                                                 : std::move(next);
+            next.clear();
             error_pause = poll;
             if (jobs.empty()) {
                 pause(poll);
@@ -97,7 +100,7 @@ void JobRunner::work_loop(std::size_t index) {
             slot_.add(Counter::jobs_claimed, jobs.size());
             track(jobs, true);
             try {
-                run_claimed(jobs, queue_session);
+                next = run_claimed(jobs, queue_session);
             } catch (...) {
                 track(jobs, false);
                 throw;
@@ -113,18 +116,26 @@ void JobRunner::work_loop(std::size_t index) {
             error_pause = std::min(error_pause * 2, std::chrono::milliseconds(5000));
         }
     }
+    if (!next.empty()) {  // claimed as the stop came: back to available, no attempt counted
+        release(next, queue_session);
+        track(next, false);
+    }
     --threads_running_;
 }
 
 // Jobs whose task runs on the queue's database share transactions (see
 // BatchTransaction); any other job, and any job of a batch that could not
-// commit, runs on its own with run_job().
-void JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_session) {
+// commit, runs on its own with run_job(). The last commit also claims the next
+// jobs, which it returns (tracked as working, so their leases are renewed).
+std::vector<Job> JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_session) {
     const std::int64_t now = Queue::now_ms();
     BatchTransaction batch(queue_session, queue_, owner_, kBatchWindow);
     std::vector<std::pair<Job, BatchTransaction::Failure>> failures;
-    auto settle = [&] {
-        BatchTransaction::Flushed flushed = batch.flush();
+    std::vector<Job> next;
+    auto settle = [&](std::size_t claim_next) {
+        BatchTransaction::Flushed flushed = batch.flush(claim_next);
+        next = std::move(flushed.claimed);
+        track(next, true);
         for (const auto& done : flushed.succeeded) on_success(done.job, done.run_ns);
         for (const Job& job : flushed.redo) run_job(job, queue_session);
         for (const auto& [job, f] : failures) on_failure(job, queue_session, f.error, f.permanent, 0);
@@ -132,10 +143,10 @@ void JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_session) {
     };
     for (std::size_t i = 0; i < jobs.size(); ++i) {
         if (stopping_) {
-            settle();
+            settle(0);
             release(std::vector<Job>(jobs.begin() + static_cast<std::ptrdiff_t>(i), jobs.end()),
                     queue_session);
-            return;
+            return {};
         }
         const Job& job = jobs[i];
         auto waited = std::max<std::int64_t>(0, now - job.run_at_ms);
@@ -145,14 +156,15 @@ void JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_session) {
         if (!task || payload.is_discarded() || !payload.is_object()) {
             failures.push_back({job, {permanent_reason(job, task), true}});
         } else if (task->database != config_.queue.database) {
-            settle();
+            settle(0);
             run_job(job, queue_session);
         } else if (auto failure = batch.run(job, *task, payload)) {
             failures.push_back({job, *failure});
         }
-        if (batch.due()) settle();
+        if (batch.due() && i + 1 < jobs.size()) settle(0);
     }
-    settle();
+    settle(stopping_ ? 0 : static_cast<std::size_t>(config_.queue.claim_batch));
+    return next;
 }
 
 std::string JobRunner::permanent_reason(const Job& job, const TaskDefinition* task) {

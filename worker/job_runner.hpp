@@ -48,7 +48,8 @@ private:
 
     void work_loop(std::size_t index);
     void housekeeping_loop();
-    void run_claimed(std::vector<Job>& jobs, Session& queue_session);
+    /// Returns the jobs claimed with its last commit (none when stopping).
+    std::vector<Job> run_claimed(std::vector<Job>& jobs, Session& queue_session);
     void run_job(const Job& job, Session& queue_session);
     /// One try, its transaction bounded by what is left of the job's deadline.
     bool try_job(const Job& job, const TaskDefinition& task, const nlohmann::json& payload,

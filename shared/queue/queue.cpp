@@ -166,6 +166,20 @@ Value Queue::id_list(Backend backend, const std::vector<std::string>& ids) {
 }
 
 std::vector<Job> Queue::claim(Session& session, const std::string& owner, std::size_t n) const {
+    session.begin(Connection::BeginMode::immediate);  // SQLite: one claimer at a time
+    std::vector<Job> jobs;
+    try {
+        bound_lock_holding(session);
+        jobs = claim_in(session, owner, n);
+        session.commit();
+    } catch (...) {
+        session.rollback();
+        throw;
+    }
+    return jobs;
+}
+
+std::vector<Job> Queue::claim_in(Session& session, const std::string& owner, std::size_t n) const {
     const std::int64_t now = now_ms();
     const bool pg = session.backend() == Backend::postgresql;
     const std::string pick =
@@ -175,17 +189,9 @@ std::vector<Job> Queue::claim(Session& session, const std::string& owner, std::s
     const std::string sql =
         "UPDATE dbsup_jobs SET state = 'running', attempts = attempts + 1, locked_by = $1, "
         "locked_until = $2, updated_at = $3 WHERE id IN (" + pick + ") RETURNING " + kColumns;
-    std::vector<Job> jobs;
-    session.begin(Connection::BeginMode::immediate);  // SQLite: one claimer at a time
-    try {
-        bound_lock_holding(session);
-        jobs = jobs_of(session.execute(kClaim, sql, {owner, now + config_.lease_s * 1000, now,
-                                             config_.name, static_cast<std::int64_t>(n)}));
-        session.commit();
-    } catch (...) {
-        session.rollback();
-        throw;
-    }
+    std::vector<Job> jobs = jobs_of(session.execute(
+        kClaim, sql,
+        {owner, now + config_.lease_s * 1000, now, config_.name, static_cast<std::int64_t>(n)}));
     std::sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) {
         return std::tie(a.priority, a.run_at_ms) < std::tie(b.priority, b.run_at_ms);
     });

@@ -43,6 +43,9 @@ public:
     /// Claims up to n available jobs whose run_at has come, by priority then
     /// run_at, for `owner`; commits. Counts an attempt for each.
     std::vector<Job> claim(Session& session, const std::string& owner, std::size_t n) const;
+    /// As claim(), in the caller's open transaction (which must hold the write
+    /// lock on SQLite): the claim commits with the caller's work.
+    std::vector<Job> claim_in(Session& session, const std::string& owner, std::size_t n) const;
     /// Marks the job succeeded in the caller's open transaction; false when the
     /// job is no longer this owner's (its lease expired and it was taken back).
     bool complete(Session& session, const Job& job, const std::string& owner) const;
