@@ -70,7 +70,7 @@ TEST_P(QueueTest, UpgradingFromVersionOneKeepsEveryJob) {
     ASSERT_EQ(q.claim(*session_, "owner", 1).at(0).id, waiting);
     EXPECT_EQ(QueueSchema::migrate(*session_), QueueSchema::latest_version());
     EXPECT_EQ(q.find(*session_, waiting).state, "running");
-    EXPECT_EQ(q.find(*session_, waiting).payload.find("keep") != std::string::npos, true);
+    EXPECT_NE(q.find(*session_, waiting).payload.find("keep"), std::string::npos);
     EXPECT_EQ(q.claim(*session_, "owner", 5).at(0).id, running) << "the claim index is gone";
     EXPECT_THROW(session_->transact([&](Session& s) {
         s.execute("UPDATE dbsup_jobs SET state = 'lost' WHERE id = $1", {waiting});
