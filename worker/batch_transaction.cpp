@@ -112,26 +112,24 @@ std::optional<BatchTransaction::Failure> BatchTransaction::defer(const Job& job,
         apply_timeout(task);
     }
     for (PendingStatement& st : statements) pipeline_.push_back(std::move(st));
-    deferred_.push_back(pending_.size());
-    pending_.push_back({job, 0});
+    pending_.push_back({job, 0, true});
     return std::nullopt;
 }
 
 void BatchTransaction::send_pipeline() {
     const auto started = std::chrono::steady_clock::now();
-    try {
-        session_.execute_all(pipeline_);
-    } catch (...) {
-        pipeline_.clear();
-        deferred_.clear();
-        throw;
-    }
-    if (!deferred_.empty()) {
-        const std::uint64_t share = ns_since(started) / deferred_.size();
-        for (std::size_t i : deferred_) pending_[i].run_ns = share;
-    }
+    std::vector<PendingStatement> statements = std::move(pipeline_);
     pipeline_.clear();
-    deferred_.clear();
+    session_.execute_all(statements);
+    std::vector<Done*> sent;
+    for (Done& d : pending_)
+        if (d.in_pipeline) sent.push_back(&d);
+    if (sent.empty()) return;
+    const std::uint64_t share = ns_since(started) / sent.size();  // one round trip for all
+    for (Done* d : sent) {
+        d->run_ns = share;
+        d->in_pipeline = false;
+    }
 }
 
 bool BatchTransaction::complete_pending() {
@@ -185,7 +183,6 @@ BatchTransaction::Flushed BatchTransaction::flush(std::size_t claim_next) noexce
     }
     pending_.clear();
     pipeline_.clear();
-    deferred_.clear();
     broken_ = false;
     return out;
 }

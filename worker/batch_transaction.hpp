@@ -28,6 +28,7 @@ public:
     struct Done {
         Job job;
         std::uint64_t run_ns;
+        bool in_pipeline = false;  // its statements wait in pipeline_, unsent
     };
     struct Failure {
         std::string error;
@@ -76,7 +77,6 @@ private:
     std::int64_t timeout_ms_ = 0;  // the limit set in this transaction, 0 = none yet
     std::vector<Done> pending_;
     std::vector<PendingStatement> pipeline_;
-    std::vector<std::size_t> deferred_;  // indexes in pending_ of the pipeline's jobs
     bool broken_ = false;
 };
 

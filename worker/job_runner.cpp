@@ -134,8 +134,10 @@ std::vector<Job> JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_s
     std::vector<Job> next;
     auto settle = [&](std::size_t claim_next) {
         BatchTransaction::Flushed flushed = batch.flush(claim_next);
-        next = std::move(flushed.claimed);
-        track(next, true);
+        if (claim_next > 0) {
+            next = std::move(flushed.claimed);
+            track(next, true);
+        }
         for (const auto& done : flushed.succeeded) on_success(done.job, done.run_ns);
         for (const Job& job : flushed.redo) run_job(job, queue_session);
         for (const auto& [job, f] : failures) on_failure(job, queue_session, f.error, f.permanent, 0);
