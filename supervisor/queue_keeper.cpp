@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "shared/db/database_manager.hpp"
 
 namespace dbsup {
@@ -24,12 +26,18 @@ void QueueKeeper::release_claims(std::size_t slot, pid_t pid, const std::string&
     }
 }
 
+std::chrono::steady_clock::duration QueueKeeper::depth_wait(
+    std::chrono::steady_clock::duration took) {
+    return std::max<std::chrono::steady_clock::duration>(std::chrono::seconds(1), took * 50);
+}
+
 const nlohmann::json& QueueKeeper::refresh_depth(bool now) noexcept {
-    auto at = std::chrono::steady_clock::now();
-    if (!now && at - depth_read_at_ < std::chrono::seconds(1)) return depth_;
-    depth_read_at_ = at;
+    const auto at = std::chrono::steady_clock::now();
+    if (!now && at < next_depth_at_) return depth_;
+    next_depth_at_ = at + depth_wait({});
     try {
         auto counts = queue_.counts(DatabaseManager::instance().session(database_));
+        next_depth_at_ = at + depth_wait(std::chrono::steady_clock::now() - at);
         depth_ = nlohmann::json(counts);
         depth_error_logged_ = false;
     } catch (const std::exception& e) {
