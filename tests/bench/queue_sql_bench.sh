@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The ceiling PostgreSQL itself puts on noop processing (run by
+# `scripts/bench queue-sql`): pgbench replays a worker's batch statements
+# (queue_sql/batch.sql) from 8 clients on dbsupervisor's own schema and jobs, with
+# no worker code at all. If this is below a target, no client work can reach it.
+# For comparison, the same turn deleting finished jobs at once instead of keeping
+# them for retention_s (not what dbsupervisor does: the cheapest completion there is). Medians of REPS runs of 3 s, in jobs per second.
+#   queue_sql_bench.sh BINARY [JOBS] [REPS]
+set -euo pipefail
+bin="$1"; n="${2:-400000}"; reps="${3:-3}"
+here="$(cd "$(dirname "$0")" && pwd)"
+pgbench=/usr/lib/postgresql/15/bin/pgbench
+work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
+seq 1 "$n" | sed 's/.*/{"i": &}/' > "$work/jobs.jsonl"
+cat > "$work/c.toml" <<TOML
+[databases.main]
+url = "$DBSUP_TEST_PG_URL"
+password_env = "DBSUP_TEST_PG_PASSWORD"
+TOML
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+one_run() {  # script -> jobs/s
+  psql -q "$DBSUP_TEST_PG_URL" -c "SET client_min_messages = warning" \
+    -c "DROP TABLE IF EXISTS dbsup_jobs, dbsup_schema" >/dev/null
+  "$bin" --config "$work/c.toml" init-db >/dev/null
+  "$bin" --config "$work/c.toml" enqueue noop --jsonl "$work/jobs.jsonl" >/dev/null
+  psql -q "$DBSUP_TEST_PG_URL" -c "VACUUM ANALYZE dbsup_jobs" -c "CHECKPOINT" >/dev/null
+  "$pgbench" -n -M prepared -c 8 -j 2 -T 3 -D 'ids={}' -f "$1" "$DBSUP_TEST_PG_URL" 2>&1 |
+    awk '/^tps/ {printf "%d\n", $3 * 256}'
+}
+
+sed -e "s/^UPDATE dbsup_jobs SET state = 'succeeded'.*/DELETE FROM dbsup_jobs/" \
+    -e '/^  last_error = NULL, finished_at = 2/d' "$here/queue_sql/batch.sql" > "$work/delete.sql"
+
+printf "%-40s %14s\n" "statements" "jobs/s"
+for variant in "batch.sql (as dbsupervisor runs it)" "completion by DELETE instead"; do
+  script="$here/queue_sql/batch.sql"
+  [[ "$variant" == completion* ]] && script="$work/delete.sql"
+  printf "%-40s %14s\n" "$variant" \
+    "$(for _ in $(seq "$reps"); do one_run "$script"; done | median)"
+done
