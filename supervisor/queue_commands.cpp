@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <stdexcept>
 
 #include "shared/db/database_manager.hpp"
@@ -86,9 +87,8 @@ void insert_with_progress(const Config& config, Session& session,
     Queue queue = Queue::from_config(config);
     const bool terminal = ::isatty(STDERR_FILENO) == 1;
     for (std::size_t start = 0; start < jobs.size(); start += kJobsPerTransaction) {
-        std::vector<NewJob> chunk(
-            jobs.begin() + static_cast<std::ptrdiff_t>(start),
-            jobs.begin() + static_cast<std::ptrdiff_t>(std::min(jobs.size(), start + kJobsPerTransaction)));
+        const auto chunk = std::span<const NewJob>(jobs).subspan(
+            start, std::min(kJobsPerTransaction, jobs.size() - start));
         session.transact([&](Session& s) { queue.enqueue_many(s, chunk); });
         if (terminal)
             std::fprintf(stderr, "\r\033[Kenqueued %zu/%zu", start + chunk.size(), jobs.size());

@@ -78,25 +78,35 @@ std::size_t parameter_number(sqlite3_stmt* stmt, int index) {
     return number;
 }
 
-void bind(sqlite3_stmt* stmt, const Params& params) {
-    int count = sqlite3_bind_parameter_count(stmt);
-    for (int i = 1; i <= count; ++i) {
-        std::size_t n = parameter_number(stmt, i);
+// The params index each of the statement's parameters reads, in binding order.
+std::vector<std::size_t> parameter_numbers(sqlite3_stmt* stmt) {
+    std::vector<std::size_t> numbers(static_cast<std::size_t>(sqlite3_bind_parameter_count(stmt)));
+    for (std::size_t i = 0; i < numbers.size(); ++i)
+        numbers[i] = parameter_number(stmt, static_cast<int>(i + 1));
+    return numbers;
+}
+
+void bind(sqlite3_stmt* stmt, const Params& params, const std::vector<std::size_t>& numbers) {
+    for (std::size_t i = 0; i < numbers.size(); ++i) {
+        const std::size_t n = numbers[i];
         if (n > params.size())
             throw Error(ErrorCode::usage, "the statement uses $" + std::to_string(n) + " but " +
                                               std::to_string(params.size()) +
                                               " parameters were given");
         const Value& v = params[n - 1];
+        const int at = static_cast<int>(i + 1);
         if (auto* s = std::get_if<std::string>(&v))
-            sqlite3_bind_text64(stmt, i, s->data(), s->size(), SQLITE_STATIC, SQLITE_UTF8);
+            sqlite3_bind_text64(stmt, at, s->data(), s->size(), SQLITE_STATIC, SQLITE_UTF8);
         else if (auto* x = std::get_if<std::int64_t>(&v))
-            sqlite3_bind_int64(stmt, i, *x);
+            sqlite3_bind_int64(stmt, at, *x);
         else if (auto* d = std::get_if<double>(&v))
-            sqlite3_bind_double(stmt, i, *d);
+            sqlite3_bind_double(stmt, at, *d);
         else
-            sqlite3_bind_null(stmt, i);
+            sqlite3_bind_null(stmt, at);
     }
 }
+
+void bind(sqlite3_stmt* stmt, const Params& params) { bind(stmt, params, parameter_numbers(stmt)); }
 
 Value column_value(sqlite3_stmt* stmt, int i) {
     switch (sqlite3_column_type(stmt, i)) {
@@ -232,8 +242,9 @@ void SqliteConnection::insert_rows(const std::string& table,
     const bool cached = statements_.enabled();
     sqlite3_stmt* stmt = statement(sql, cached);
     StatementUse use(stmt, cached);
+    const std::vector<std::size_t> numbers = parameter_numbers(stmt);
     for (const Params& row : rows) {
-        bind(stmt, row);
+        bind(stmt, row, numbers);
         if (int rc = sqlite3_step(stmt); rc != SQLITE_DONE) fail(rc, sql);
         sqlite3_reset(stmt);
     }

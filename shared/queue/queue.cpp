@@ -117,11 +117,11 @@ std::int64_t Queue::retry_delay_ms(std::int64_t attempts) const {
 }
 
 std::string Queue::enqueue(Session& session, const NewJob& job) const {
-    return enqueue_many(session, {job}).front();
+    return enqueue_many(session, std::span<const NewJob>(&job, 1)).front();
 }
 
 std::vector<std::string> Queue::enqueue_many(Session& session,
-                                             const std::vector<NewJob>& jobs) const {
+                                             std::span<const NewJob> jobs) const {
     static const std::vector<std::string> kInsertColumns = {
         "id", "queue", "task", "payload", "state", "priority", "run_at", "attempts",
         "max_attempts", "created_at", "updated_at"};

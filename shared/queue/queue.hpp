@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,7 @@ public:
     std::string enqueue(Session& session, const NewJob& job) const;
     /// As enqueue(), for many jobs: Session::bulk_insert (PostgreSQL COPY,
     /// SQLite one cached INSERT stepped per row), 5,000 rows at a time.
-    std::vector<std::string> enqueue_many(Session& session, const std::vector<NewJob>& jobs) const;
+    std::vector<std::string> enqueue_many(Session& session, std::span<const NewJob> jobs) const;
 
     /// "id is one of the list bound at $placeholder", and that list as one value:
     /// the statement's text (and so its cached prepared statement) is the same
