@@ -34,7 +34,7 @@ std::chrono::steady_clock::duration QueueKeeper::depth_wait(
 const nlohmann::json& QueueKeeper::refresh_depth(bool now) noexcept {
     const auto at = std::chrono::steady_clock::now();
     if (!now && at < next_depth_at_) return depth_;
-    next_depth_at_ = at + depth_wait({});
+    next_depth_at_ = at + depth_wait({});  // a failed count is tried again in a second
     try {
         auto counts = queue_.counts(DatabaseManager::instance().session(database_));
         next_depth_at_ = at + depth_wait(std::chrono::steady_clock::now() - at);

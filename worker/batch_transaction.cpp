@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "shared/errors.hpp"
 #include "worker/permanent_job_error.hpp"
 
@@ -118,17 +120,17 @@ std::optional<BatchTransaction::Failure> BatchTransaction::defer(const Job& job,
 
 void BatchTransaction::send_pipeline() {
     const auto started = std::chrono::steady_clock::now();
-    std::vector<PendingStatement> statements = std::move(pipeline_);
+    std::vector<PendingStatement> statements = std::move(pipeline_);  // gone even if it fails
     pipeline_.clear();
     session_.execute_all(statements);
-    std::vector<Done*> sent;
-    for (Done& d : pending_)
-        if (d.in_pipeline) sent.push_back(&d);
-    if (sent.empty()) return;
-    const std::uint64_t share = ns_since(started) / sent.size();  // one round trip for all
-    for (Done* d : sent) {
-        d->run_ns = share;
-        d->in_pipeline = false;
+    const auto sent = static_cast<std::size_t>(
+        std::count_if(pending_.begin(), pending_.end(), [](const Done& d) { return d.in_pipeline; }));
+    if (sent == 0) return;
+    const std::uint64_t share = ns_since(started) / sent;  // one round trip for all of them
+    for (Done& d : pending_) {
+        if (!d.in_pipeline) continue;
+        d.run_ns = share;
+        d.in_pipeline = false;
     }
 }
 

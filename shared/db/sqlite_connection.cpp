@@ -78,7 +78,27 @@ std::size_t parameter_number(sqlite3_stmt* stmt, int index) {
     return number;
 }
 
-// The params index each of the statement's parameters reads, in binding order.
+void bind_value(sqlite3_stmt* stmt, int at, const Params& params, std::size_t n) {
+    if (n > params.size())
+        throw Error(ErrorCode::usage, "the statement uses $" + std::to_string(n) + " but " +
+                                          std::to_string(params.size()) + " parameters were given");
+    const Value& v = params[n - 1];
+    if (auto* s = std::get_if<std::string>(&v))
+        sqlite3_bind_text64(stmt, at, s->data(), s->size(), SQLITE_STATIC, SQLITE_UTF8);
+    else if (auto* x = std::get_if<std::int64_t>(&v))
+        sqlite3_bind_int64(stmt, at, *x);
+    else if (auto* d = std::get_if<double>(&v))
+        sqlite3_bind_double(stmt, at, *d);
+    else
+        sqlite3_bind_null(stmt, at);
+}
+
+void bind(sqlite3_stmt* stmt, const Params& params) {
+    const int count = sqlite3_bind_parameter_count(stmt);
+    for (int i = 1; i <= count; ++i) bind_value(stmt, i, params, parameter_number(stmt, i));
+}
+
+// For a statement stepped once per row: its parameters' names are read once.
 std::vector<std::size_t> parameter_numbers(sqlite3_stmt* stmt) {
     std::vector<std::size_t> numbers(static_cast<std::size_t>(sqlite3_bind_parameter_count(stmt)));
     for (std::size_t i = 0; i < numbers.size(); ++i)
@@ -87,26 +107,9 @@ std::vector<std::size_t> parameter_numbers(sqlite3_stmt* stmt) {
 }
 
 void bind(sqlite3_stmt* stmt, const Params& params, const std::vector<std::size_t>& numbers) {
-    for (std::size_t i = 0; i < numbers.size(); ++i) {
-        const std::size_t n = numbers[i];
-        if (n > params.size())
-            throw Error(ErrorCode::usage, "the statement uses $" + std::to_string(n) + " but " +
-                                              std::to_string(params.size()) +
-                                              " parameters were given");
-        const Value& v = params[n - 1];
-        const int at = static_cast<int>(i + 1);
-        if (auto* s = std::get_if<std::string>(&v))
-            sqlite3_bind_text64(stmt, at, s->data(), s->size(), SQLITE_STATIC, SQLITE_UTF8);
-        else if (auto* x = std::get_if<std::int64_t>(&v))
-            sqlite3_bind_int64(stmt, at, *x);
-        else if (auto* d = std::get_if<double>(&v))
-            sqlite3_bind_double(stmt, at, *d);
-        else
-            sqlite3_bind_null(stmt, at);
-    }
+    for (std::size_t i = 0; i < numbers.size(); ++i)
+        bind_value(stmt, static_cast<int>(i + 1), params, numbers[i]);
 }
-
-void bind(sqlite3_stmt* stmt, const Params& params) { bind(stmt, params, parameter_numbers(stmt)); }
 
 Value column_value(sqlite3_stmt* stmt, int i) {
     switch (sqlite3_column_type(stmt, i)) {

@@ -4,7 +4,8 @@
 # (queue_sql/batch.sql) from 8 clients on dbsupervisor's own schema and jobs, with
 # no worker code at all. If this is below a target, no client work can reach it.
 # For comparison, the same turn deleting finished jobs at once instead of keeping
-# them for retention_s (not what dbsupervisor does: the cheapest completion there is). Medians of REPS runs of 3 s, in jobs per second.
+# them for retention_s (not what dbsupervisor does: the cheapest completion there
+# is). Medians of REPS runs of 3 s, in jobs per second.
 #   queue_sql_bench.sh BINARY [JOBS] [REPS]
 set -euo pipefail
 bin="$1"; n="${2:-400000}"; reps="${3:-3}"
@@ -31,11 +32,12 @@ one_run() {  # script -> jobs/s
 
 sed -e "s/^UPDATE dbsup_jobs SET state = 'succeeded'.*/DELETE FROM dbsup_jobs/" \
     -e '/^  last_error = NULL, finished_at = 2/d' "$here/queue_sql/batch.sql" > "$work/delete.sql"
+grep -q '^DELETE FROM dbsup_jobs' "$work/delete.sql" ||
+  { echo "queue_sql_bench: batch.sql changed; update the DELETE variant's sed" >&2; exit 1; }
 
+row() {  # label script
+  printf "%-40s %14s\n" "$1" "$(for _ in $(seq "$reps"); do one_run "$2"; done | median)"
+}
 printf "%-40s %14s\n" "statements" "jobs/s"
-for variant in "batch.sql (as dbsupervisor runs it)" "completion by DELETE instead"; do
-  script="$here/queue_sql/batch.sql"
-  [[ "$variant" == completion* ]] && script="$work/delete.sql"
-  printf "%-40s %14s\n" "$variant" \
-    "$(for _ in $(seq "$reps"); do one_run "$script"; done | median)"
-done
+row "batch.sql (as dbsupervisor runs it)" "$here/queue_sql/batch.sql"
+row "completion by DELETE instead" "$work/delete.sql"
