@@ -12,6 +12,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "shared/metrics/shm_layout.hpp"
 #include "shared/queue/queue.hpp"
 
 namespace dbsup {
@@ -20,8 +21,13 @@ class QueueKeeper {
 public:
     explicit QueueKeeper(const Config& config);
 
-    /// Puts back every job the worker in `slot` with `pid` still held.
-    void release_claims(std::size_t slot, pid_t pid, const std::string& reason) noexcept;
+    /// Puts back every job the worker in `slot` with `pid` still held; `shm` is
+    /// its slot, read for the claims it had started (they alone count an attempt).
+    void release_claims(std::size_t slot, pid_t pid, const ShmWorkerSlot& shm,
+                        const std::string& reason) noexcept;
+    /// The claims a dead worker had started, as its runner threads marked them.
+    static Queue::StartedClaims started_claims(const ShmWorkerSlot& shm,
+                                               const std::string& worker_owner);
     /// Jobs by state, read again only after depth_wait() of the last read unless
     /// `now`; the last known figures when the database is away.
     const nlohmann::json& refresh_depth(bool now = false) noexcept;

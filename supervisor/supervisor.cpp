@@ -208,7 +208,8 @@ void Supervisor::on_child_exit(std::size_t index, int status) {
     spdlog::log(expected ? spdlog::level::info : spdlog::level::warn,
                 "worker {} (pid {}) {}", index, s.pid, describe(status));
     retired_.fold(shm);
-    queue_.release_claims(index, s.pid, "worker " + std::to_string(s.pid) + " " + describe(status));
+    queue_.release_claims(index, s.pid, shm,
+                          "worker " + std::to_string(s.pid) + " " + describe(status));
     // The slot's writer is gone; clearing it for the next generation is the one
     // write the supervisor ever makes to a slot.
     std::memset(static_cast<void*>(&shm), 0, sizeof(ShmWorkerSlot));

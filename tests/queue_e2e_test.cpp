@@ -191,9 +191,10 @@ TEST_P(QueueE2ETest, ChaosKillingWorkersLosesAndDuplicatesNothing) {
         // each job also counts to 3000.
         jobs[static_cast<std::size_t>(i)].task = "record_event_slowly";
         jobs[static_cast<std::size_t>(i)].payload = "{\"kind\": \"k" + std::to_string(i) + "\"}";
-        // A killed worker's claims, run or not, cost an attempt each (a job that
-        // kills its worker must stop somewhere); a job here may be claimed by
-        // several of the ~100 victims, so it gets room for that.
+        // A killed worker's started jobs cost an attempt each (a job that kills
+        // its worker must stop somewhere), and on PostgreSQL a whole batch on the
+        // server counts as started: a job here may be charged by several of the
+        // ~100 victims, so it gets room for that.
         jobs[static_cast<std::size_t>(i)].max_attempts = 100;
     }
     session_->transact([&](Session& s) { queue().enqueue_many(s, jobs); });
@@ -278,6 +279,45 @@ TEST_P(QueueE2ETest, AJobWhoseWorkerHangsIsTakenBackWhenItsLeaseExpires) {
     EXPECT_EQ(job.attempts, 2);
     std::this_thread::sleep_for(2s);  // the woken worker must not undo the other's success
     EXPECT_EQ(counts()["succeeded"], 1);
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+}
+
+// A job that kills its worker each time it runs: the supervisor charges an
+// attempt to it alone, so it ends dead while the seven jobs claimed with it in
+// each batch, never started, go back untouched and then succeed.
+TEST_P(QueueE2ETest, AJobThatKillsItsWorkerEndsDeadAndTakesNoBatchNeighbourWithIt) {
+    TempDir dir;
+    std::vector<NewJob> jobs(8);
+    jobs[0] = {"sleep", R"({"ms": 30000})", "", 0, 0, 3};  // runs first: priority 0
+    for (std::size_t i = 1; i < jobs.size(); ++i) jobs[i] = {"sleep", R"({"ms": 50})", "", 1, 0, 3};
+    std::string poison =
+        session_->transact([&](Session& s) { return queue().enqueue_many(s, jobs); }).at(0);
+    SupervisorProcess sup(dir, "restart_backoff_ms = [10, 100]", {"--workers", "1"}, {},
+                          config("claim_batch = 8\n", "[worker]\nthreads = 1\n"));
+    int kills = 0;
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (kills < 3 && std::chrono::steady_clock::now() < deadline) {
+        Job p = queue().find(*session_, poison);
+        if (p.state != "running" || p.attempts != kills + 1) {  // not yet claimed again
+            std::this_thread::sleep_for(20ms);
+            continue;
+        }
+        std::this_thread::sleep_for(300ms);  // its batch neighbours wait behind it
+        pid_t worker = std::stoi(p.locked_by.substr(p.locked_by.rfind(':') + 1));
+        ASSERT_EQ(::kill(worker, SIGKILL), 0);
+        ++kills;
+    }
+    auto c = wait_for_counts([](auto& n) { return n["succeeded"] == 7; }, 20s);
+    EXPECT_EQ(kills, 3);
+    EXPECT_EQ(c["succeeded"], 7) << describe(c);
+    EXPECT_EQ(c["dead"], 1) << describe(c);
+    Job dead = queue().find(*session_, poison);
+    EXPECT_EQ(dead.state, "dead");
+    EXPECT_NE(dead.last_error.find("signal 9"), std::string::npos) << dead.last_error;
+    for (const Job& j : queue().list(*session_, "succeeded", "", 10))
+        EXPECT_EQ(j.attempts, 1) << "a claim never started cost an attempt";
+    EXPECT_EQ(sup.stats()["jobs"]["rescued_total"].get<int>(), 3 * 8) << "all claims put back";
     sup.signal(SIGTERM);
     EXPECT_EQ(sup.wait_exit(), 0);
 }

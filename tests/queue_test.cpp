@@ -211,12 +211,13 @@ TEST_P(QueueTest, RenewKeepsTheLeasesOfTheGivenJobsAlive) {
     Queue q = queue(1);
     enqueue(q, job("noop"));
     enqueue(q, job("noop"));
-    std::vector<Job> claimed = q.claim(*session_, "alive", 2);
+    std::vector<Job> claimed = q.claim(*session_, Queue::runner_owner("alive", 3), 2);
     ASSERT_EQ(claimed.size(), 2u);
     for (int i = 0; i < 3; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
         EXPECT_EQ(q.renew(*session_, "alive", {claimed[0].id}), 1u);
         EXPECT_EQ(q.renew(*session_, "someone-else", {claimed[0].id}), 0u);
+        EXPECT_EQ(q.renew(*session_, "aliv", {claimed[0].id}), 0u) << "a prefix of another worker";
     }
     // The job the worker gave up on was not renewed: it expired.
     EXPECT_EQ(q.rescue_expired(*session_), 1u);
@@ -224,19 +225,40 @@ TEST_P(QueueTest, RenewKeepsTheLeasesOfTheGivenJobsAlive) {
     EXPECT_EQ(q.find(*session_, claimed[0].id).state, "running");
 }
 
-TEST_P(QueueTest, ReleaseOwnerTakesBackADeadWorkersJobs) {
+TEST_P(QueueTest, ADeadWorkersStartedJobsCountTheirAttemptAndTheRestGoBackUntouched) {
     Queue q = queue();
-    enqueue(q, job("noop"));
-    std::string limited = enqueue(q, job("limited"));
-    q.claim(*session_, "dead-worker", 10);
+    // Priorities decide who claims what: thread 0 the first three, thread 1
+    // the limited job and two more, the other worker the last.
+    for (int i = 0; i < 3; ++i) enqueue(q, job("noop", "{}", 0));
+    std::string limited = enqueue(q, job("limited", "{}", 1));
+    for (int i = 0; i < 2; ++i) enqueue(q, job("noop", "{}", 2));
+    enqueue(q, job("noop", "{}", 3));
+    std::vector<Job> one = q.claim(*session_, Queue::runner_owner("dead", 0), 3);
+    std::vector<Job> two = q.claim(*session_, Queue::runner_owner("dead", 1), 3);
+    std::vector<Job> other = q.claim(*session_, Queue::runner_owner("dead-2", 0), 1);
+    ASSERT_EQ(one.size() + two.size() + other.size(), 7u);
     session_->transact([&](Session& s) {  // the limited job is on its last attempt
         s.execute("UPDATE dbsup_jobs SET attempts = 2 WHERE id = $1", {limited});
     });
-    EXPECT_EQ(q.release_owner(*session_, "dead-worker", "worker died"), 2u);
+    // Thread 0 was running one[1]; thread 1's whole batch was on the server.
+    Queue::StartedClaims started{{one[1].id}, {Queue::runner_owner("dead", 1)}};
+    Queue::TakenBack n = q.release_worker(*session_, "dead", started, "worker died");
+    EXPECT_EQ(n.charged, 4u);
+    EXPECT_EQ(n.released, 2u);
+    for (const Job* j : {&one[0], &one[2]}) {
+        Job now = q.find(*session_, j->id);
+        EXPECT_EQ(now.state, "available");
+        EXPECT_EQ(now.attempts, 0) << "an unstarted claim cost an attempt";
+        EXPECT_EQ(now.last_error, "");
+    }
+    Job running = q.find(*session_, one[1].id);
+    EXPECT_EQ(running.state, "available");
+    EXPECT_EQ(running.attempts, 1);
+    EXPECT_EQ(running.last_error, "worker died");
     auto counts = q.counts(*session_);
-    EXPECT_EQ(counts.at("available"), 1);
-    EXPECT_EQ(counts.at("dead"), 1);
-    EXPECT_EQ(q.find(*session_, limited).last_error, "worker died");
+    EXPECT_EQ(q.find(*session_, limited).state, "dead") << "out of attempts";
+    EXPECT_EQ(counts.at("running"), 1) << "another worker's claim was touched";
+    EXPECT_EQ(q.find(*session_, other[0].id).state, "running");
 }
 
 TEST_P(QueueTest, EnqueueIsPartOfTheCallersTransaction) {

@@ -23,8 +23,9 @@ std::uint64_t ns_since(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 BatchTransaction::BatchTransaction(Session& session, const Queue& queue, const std::string& owner,
-                                   std::chrono::milliseconds window)
-    : session_(session), queue_(queue), owner_(owner), window_(window) {}
+                                   std::chrono::milliseconds window,
+                                   ShmRunnerActivity* activity)
+    : session_(session), queue_(queue), owner_(owner), window_(window), activity_(activity) {}
 
 BatchTransaction::~BatchTransaction() { session_.rollback(); }
 
@@ -64,6 +65,7 @@ std::optional<BatchTransaction::Failure> BatchTransaction::run(const Job& job,
             return defer(job, task, payload);
         if (!task.uses_session || session_.backend() == Backend::postgresql) {
             if (task.uses_session) apply_timeout(task);
+            StartedMark mark(activity_, job.id);
             task.handler(job, payload, session_);
             pending_.push_back({job, ns_since(started)});
             return std::nullopt;
@@ -79,7 +81,10 @@ std::optional<BatchTransaction::Failure> BatchTransaction::run(const Job& job,
     }
     std::optional<Failure> failure;
     try {
-        task.handler(job, payload, session_);
+        {
+            StartedMark mark(activity_, job.id);
+            task.handler(job, payload, session_);
+        }
         session_.execute(kSavepoint, "RELEASE SAVEPOINT dbsup_job");
         pending_.push_back({job, ns_since(started)});
         return std::nullopt;
@@ -122,7 +127,10 @@ void BatchTransaction::send_pipeline() {
     const auto started = std::chrono::steady_clock::now();
     std::vector<PendingStatement> statements = std::move(pipeline_);  // gone even if it fails
     pipeline_.clear();
-    session_.execute_all(statements);
+    if (!statements.empty()) {
+        StartedMark mark(activity_);  // every job of the batch may be running now
+        session_.execute_all(statements);
+    }
     const auto sent = static_cast<std::size_t>(
         std::count_if(pending_.begin(), pending_.end(), [](const Done& d) { return d.in_pipeline; }));
     if (sent == 0) return;

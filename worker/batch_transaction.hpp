@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "shared/metrics/runner_activity.hpp"
 #include "shared/queue/queue.hpp"
 #include "worker/task_registry.hpp"
 
@@ -41,8 +42,10 @@ public:
     };
 
     /// window: how long jobs may share one transaction before it is committed.
+    /// activity (may be null): where the jobs and statements running are marked
+    /// as started, for the supervisor should the worker die meanwhile.
     BatchTransaction(Session& session, const Queue& queue, const std::string& owner,
-                     std::chrono::milliseconds window);
+                     std::chrono::milliseconds window, ShmRunnerActivity* activity = nullptr);
     ~BatchTransaction();
     BatchTransaction(const BatchTransaction&) = delete;
     BatchTransaction& operator=(const BatchTransaction&) = delete;
@@ -73,6 +76,7 @@ private:
     const Queue& queue_;
     const std::string& owner_;
     std::chrono::milliseconds window_;
+    ShmRunnerActivity* activity_;
     std::chrono::steady_clock::time_point opened_at_{};
     std::int64_t timeout_ms_ = 0;  // the limit set in this transaction, 0 = none yet
     std::vector<Done> pending_;

@@ -83,13 +83,15 @@ std::vector<std::string> JobRunner::working_ids() const {
 
 void JobRunner::work_loop(std::size_t index) {
     Session& queue_session = DatabaseManager::instance().session(config_.queue.database);
+    const Runner runner{Queue::runner_owner(owner_, index),
+                        index < ShmWorkerSlot::kMaxRunners ? &slot_.runners[index] : nullptr};
     const auto poll = std::chrono::milliseconds(config_.queue.poll_interval_ms);
     const auto batch = static_cast<std::size_t>(config_.queue.claim_batch);
     auto error_pause = poll;
     std::vector<Job> next;  // claimed with the previous batch's commit
     while (!stopping_) {
         try {
-            std::vector<Job> jobs = next.empty() ? queue_.claim(queue_session, owner_, batch)
+            std::vector<Job> jobs = next.empty() ? queue_.claim(queue_session, runner.owner, batch)
                                                  : std::move(next);
             next.clear();
             error_pause = poll;
@@ -100,7 +102,7 @@ void JobRunner::work_loop(std::size_t index) {
             slot_.add(Counter::jobs_claimed, jobs.size());
             track(jobs, true);
             try {
-                next = run_claimed(jobs, queue_session);
+                next = run_claimed(jobs, queue_session, runner);
             } catch (...) {
                 track(jobs, false);
                 throw;
@@ -117,7 +119,7 @@ void JobRunner::work_loop(std::size_t index) {
         }
     }
     if (!next.empty()) {  // claimed as the stop came: back to available, no attempt counted
-        release(next, queue_session);
+        release(next, queue_session, runner.owner);
         track(next, false);
     }
     --threads_running_;
@@ -127,9 +129,10 @@ void JobRunner::work_loop(std::size_t index) {
 // BatchTransaction); any other job, and any job of a batch that could not
 // commit, runs on its own with run_job(). The last commit also claims the next
 // jobs, which it returns (tracked as working, so their leases are renewed).
-std::vector<Job> JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_session) {
+std::vector<Job> JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_session,
+                                        const Runner& runner) {
     const std::int64_t now = Queue::now_ms();
-    BatchTransaction batch(queue_session, queue_, owner_, kBatchWindow);
+    BatchTransaction batch(queue_session, queue_, runner.owner, kBatchWindow, runner.activity);
     std::vector<std::pair<Job, BatchTransaction::Failure>> failures;
     std::vector<Job> next;
     auto settle = [&](std::size_t claim_next) {
@@ -139,15 +142,16 @@ std::vector<Job> JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_s
             track(next, true);
         }
         for (const auto& done : flushed.succeeded) on_success(done.job, done.run_ns);
-        for (const Job& job : flushed.redo) run_job(job, queue_session);
-        for (const auto& [job, f] : failures) on_failure(job, queue_session, f.error, f.permanent, 0);
+        for (const Job& job : flushed.redo) run_job(job, queue_session, runner);
+        for (const auto& [job, f] : failures)
+            on_failure(job, queue_session, runner.owner, f.error, f.permanent, 0);
         failures.clear();
     };
     for (std::size_t i = 0; i < jobs.size(); ++i) {
         if (stopping_) {
             settle(0);
             release(std::vector<Job>(jobs.begin() + static_cast<std::ptrdiff_t>(i), jobs.end()),
-                    queue_session);
+                    queue_session, runner.owner);
             return {};
         }
         const Job& job = jobs[i];
@@ -159,7 +163,7 @@ std::vector<Job> JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_s
             failures.push_back({job, {permanent_reason(job, task), true}});
         } else if (task->database != config_.queue.database) {
             settle(0);
-            run_job(job, queue_session);
+            run_job(job, queue_session, runner);
         } else if (auto failure = batch.run(job, *task, payload)) {
             failures.push_back({job, *failure});
         }
@@ -173,21 +177,23 @@ std::string JobRunner::permanent_reason(const Job& job, const TaskDefinition* ta
     return task ? "the payload is not a JSON object" : "unknown task '" + job.task + "'";
 }
 
-void JobRunner::release(const std::vector<Job>& jobs, Session& queue_session) {
+void JobRunner::release(const std::vector<Job>& jobs, Session& queue_session,
+                        const std::string& owner) {
     try {
-        slot_.add(Counter::jobs_released, queue_.release(queue_session, jobs, owner_));
+        slot_.add(Counter::jobs_released, queue_.release(queue_session, jobs, owner));
     } catch (const std::exception& e) {
         spdlog::warn("worker (pid {}): cannot release {} claimed jobs ({}); their leases will "
                      "expire", getpid(), jobs.size(), e.what());
     }
 }
 
-void JobRunner::run_job(const Job& job, Session& queue_session) {
+void JobRunner::run_job(const Job& job, Session& queue_session, const Runner& runner) {
     const Clock::time_point started = Clock::now();
+    const std::string& owner = runner.owner;
     const TaskDefinition* task = tasks_.find(job.task);
     nlohmann::json payload = nlohmann::json::parse(job.payload, nullptr, false);
     if (!task || payload.is_discarded() || !payload.is_object())
-        return on_failure(job, queue_session, permanent_reason(job, task), true, 0);
+        return on_failure(job, queue_session, owner, permanent_reason(job, task), true, 0);
     Session& session = DatabaseManager::instance().session(task->database);
     const bool same_database = task->database == config_.queue.database;
     // A transient error (serialization failure, deadlock, busy, lost connection)
@@ -195,10 +201,13 @@ void JobRunner::run_job(const Job& job, Session& queue_session) {
     std::optional<Clock::time_point> deadline;
     if (task->timeout_ms > 0) deadline = started + std::chrono::milliseconds(task->timeout_ms);
     try {
-        bool completed = retry_.run(
-            [&] { return try_job(job, *task, payload, session, same_database, deadline); },
-            deadline,
-            [&](const Error&) { slot_.add(Counter::transactions_retried); });
+        bool completed;
+        {
+            StartedMark mark(runner.activity, job.id);
+            completed = retry_.run(
+                [&] { return try_job(job, *task, payload, session, same_database, deadline, owner); },
+                deadline, [&](const Error&) { slot_.add(Counter::transactions_retried); });
+        }
         if (!completed) {
             spdlog::warn("job {} ({}): its lease was taken back before it completed; its work "
                          "was rolled back", job.id, job.task);
@@ -207,12 +216,12 @@ void JobRunner::run_job(const Job& job, Session& queue_session) {
         // Another database: the task's work is committed first, so a crash in
         // between runs it again (at least once); same database: exactly once.
         if (!same_database)
-            queue_session.transact([&](Session& s) { queue_.complete(s, job, owner_); });
+            queue_session.transact([&](Session& s) { queue_.complete(s, job, owner); });
         on_success(job, ns_since(started));
     } catch (const PermanentJobError& e) {
-        on_failure(job, queue_session, e.what(), true, ns_since(started));
+        on_failure(job, queue_session, owner, e.what(), true, ns_since(started));
     } catch (const std::exception& e) {
-        on_failure(job, queue_session, e.what(), false, ns_since(started));
+        on_failure(job, queue_session, owner, e.what(), false, ns_since(started));
     }
 }
 
@@ -220,11 +229,11 @@ void JobRunner::run_job(const Job& job, Session& queue_session) {
 // its completion, in one transaction. False when the lease was lost meanwhile.
 bool JobRunner::try_job(const Job& job, const TaskDefinition& task,
                         const nlohmann::json& payload, Session& session, bool same_database,
-                        std::optional<Clock::time_point> deadline) {
+                        std::optional<Clock::time_point> deadline, const std::string& owner) {
     try {
         session.begin(Connection::BeginMode::deferred, deadline);
         task.handler(job, payload, session);
-        if (same_database && !queue_.complete(session, job, owner_)) {
+        if (same_database && !queue_.complete(session, job, owner)) {
             session.rollback();
             return false;
         }
@@ -249,10 +258,10 @@ void JobRunner::on_success(const Job& job, std::uint64_t run_ns) {
     count_task(job, kSucceeded, run_ns);
 }
 
-void JobRunner::on_failure(const Job& job, Session& queue_session, const std::string& error,
-                           bool permanent, std::uint64_t run_ns) {
+void JobRunner::on_failure(const Job& job, Session& queue_session, const std::string& owner,
+                           const std::string& error, bool permanent, std::uint64_t run_ns) {
     try {
-        switch (queue_.fail(queue_session, job, owner_, error, permanent)) {
+        switch (queue_.fail(queue_session, job, owner, error, permanent)) {
             case Queue::Outcome::retried:
                 slot_.add(Counter::jobs_retried);
                 count_task(job, kRetried, run_ns);

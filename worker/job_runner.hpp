@@ -46,18 +46,27 @@ public:
 private:
     using Clock = std::chrono::steady_clock;
 
+    /// One job-runner thread: the owner name it claims with, and where it marks
+    /// the claims it has started for the supervisor (see ShmRunnerActivity).
+    struct Runner {
+        std::string owner;
+        ShmRunnerActivity* activity;
+    };
+
     void work_loop(std::size_t index);
     void housekeeping_loop();
     /// Returns the jobs claimed with its last commit (none when stopping).
-    std::vector<Job> run_claimed(std::vector<Job>& jobs, Session& queue_session);
-    void run_job(const Job& job, Session& queue_session);
+    std::vector<Job> run_claimed(std::vector<Job>& jobs, Session& queue_session,
+                                 const Runner& runner);
+    void run_job(const Job& job, Session& queue_session, const Runner& runner);
     /// One try, its transaction bounded by what is left of the job's deadline.
     bool try_job(const Job& job, const TaskDefinition& task, const nlohmann::json& payload,
-                 Session& session, bool same_database, std::optional<Clock::time_point> deadline);
-    void release(const std::vector<Job>& jobs, Session& queue_session);
+                 Session& session, bool same_database, std::optional<Clock::time_point> deadline,
+                 const std::string& owner);
+    void release(const std::vector<Job>& jobs, Session& queue_session, const std::string& owner);
     void on_success(const Job& job, std::uint64_t run_ns);
-    void on_failure(const Job& job, Session& queue_session, const std::string& error,
-                    bool permanent, std::uint64_t run_ns);
+    void on_failure(const Job& job, Session& queue_session, const std::string& owner,
+                    const std::string& error, bool permanent, std::uint64_t run_ns);
     void count_task(const Job& job, std::size_t column, std::uint64_t run_ns);
     static std::string permanent_reason(const Job& job, const TaskDefinition* task);
     /// Sleeps up to `ms`, waking early on request_stop().
@@ -71,7 +80,7 @@ private:
     RetryPolicy retry_;
     const TaskRegistry& tasks_;
     ShmWorkerSlot& slot_;
-    std::string owner_;
+    std::string owner_;  // the worker's; each thread claims as Queue::runner_owner(owner_, i)
     std::atomic<bool> stopping_{false};
     std::atomic<std::size_t> threads_running_{0};
     std::mutex wake_mutex_;

@@ -12,6 +12,7 @@
 
 #include "shared/metrics/histogram.hpp"
 #include "shared/metrics/label_table.hpp"
+#include "shared/metrics/runner_activity.hpp"
 
 namespace dbsup {
 
@@ -67,6 +68,8 @@ struct ShmWorkerSlot {
     ShmLabelTable pools;    // per database: PoolColumn figures, seconds = checkout waits
     ShmLabelTable errors;   // per error class ("postgresql:23"): counters[0] = queries failed
     ShmLabelTable breakers; // per database: BreakerColumn figures
+    static constexpr std::size_t kMaxRunners = 256;  // worker.threads' upper bound
+    std::array<ShmRunnerActivity, kMaxRunners> runners;  // one per job-runner thread
 
     void add(Counter c, std::uint64_t n = 1) noexcept {
         counters[static_cast<std::size_t>(c)].fetch_add(n, std::memory_order_relaxed);
@@ -82,7 +85,7 @@ struct ShmWorkerSlot {
 
 struct ShmHeader {
     static constexpr std::uint64_t kMagic = 0x7075736264627364ULL;  // "dsbdbsup"
-    static constexpr std::uint64_t kLayoutVersion = 5;
+    static constexpr std::uint64_t kLayoutVersion = 6;
     static constexpr std::size_t kMaxWorkers = 256;
     static constexpr std::size_t kMaxConfigBytes = 64 * 1024;
 

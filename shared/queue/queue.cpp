@@ -103,6 +103,10 @@ std::string Queue::owner_id(std::uint64_t supervisor_pid, std::size_t slot,
            std::to_string(slot) + ":" + std::to_string(worker_pid);
 }
 
+std::string Queue::runner_owner(const std::string& worker_owner, std::size_t thread) {
+    return worker_owner + "/" + std::to_string(thread);
+}
+
 std::int64_t Queue::default_max_attempts(const std::string& task) const {
     auto it = max_attempts_by_task_.find(task);
     return it == max_attempts_by_task_.end() ? 5 : it->second;
@@ -148,11 +152,14 @@ std::vector<std::string> Queue::enqueue_many(Session& session,
 }
 
 std::string Queue::id_in(Backend backend, int placeholder) {
-    const bool pg = backend == Backend::postgresql;
-    std::string sql = pg ? "id = ANY($" : "id IN (SELECT value FROM json_each($";
-    sql += std::to_string(placeholder);
-    sql += pg ? "::uuid[])" : "))";
-    return sql;
+    return in_list(backend, "id", placeholder, "uuid");
+}
+
+std::string Queue::in_list(Backend backend, const std::string& column, int placeholder,
+                           const std::string& pg_type) {
+    const std::string n = std::to_string(placeholder);
+    if (backend == Backend::postgresql) return column + " = ANY($" + n + "::" + pg_type + "[])";
+    return column + " IN (SELECT value FROM json_each($" + n + "))";
 }
 
 Value Queue::id_list(Backend backend, const std::vector<std::string>& ids) {
@@ -228,6 +235,16 @@ Queue::Outcome Queue::fail(Session& session, const Job& job, const std::string& 
     return dead ? Outcome::dead : Outcome::retried;
 }
 
+namespace {
+
+// Running jobs matching what follows go back to available as if never claimed:
+// their attempt is given back. $1 is the time.
+const std::string kPutBack =
+    "UPDATE dbsup_jobs SET state = 'available', attempts = attempts - 1, locked_by = NULL, "
+    "locked_until = NULL, updated_at = $1 WHERE state = 'running' AND ";
+
+}  // namespace
+
 std::size_t Queue::release(Session& session, const std::vector<Job>& jobs,
                            const std::string& owner) const {
     if (jobs.empty()) return 0;
@@ -236,11 +253,7 @@ std::size_t Queue::release(Session& session, const std::vector<Job>& jobs,
         std::size_t released = 0;
         for (const Job& job : jobs)
             released += static_cast<std::size_t>(
-                s.execute(kRelease,
-                          "UPDATE dbsup_jobs SET state = 'available', attempts = attempts - 1, "
-                          "locked_by = NULL, locked_until = NULL, updated_at = $3 "
-                          "WHERE id = $1 AND state = 'running' AND locked_by = $2",
-                          {job.id, owner, now})
+                s.execute(kRelease, kPutBack + "id = $2 AND locked_by = $3", {now, job.id, owner})
                     .affected_rows);
         return released;
     });
@@ -258,44 +271,69 @@ std::string unlocked_running(Session& session, const std::string& where) {
 }
 
 // Running jobs matching `where` go back to available, or to dead when they are
-// out of attempts (a job that kills its worker every time must stop somewhere).
-std::size_t take_back(Session& session, const std::function<void(Session&)>& prepare,
-                      const std::string& where, const Params& params) {
-    return session.transact([&](Session& s) {
-        prepare(s);
-        return static_cast<std::size_t>(
-            s.execute(kTakeBack,
-                      "UPDATE dbsup_jobs SET "
-                      "state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'available' "
-                      "END, finished_at = CASE WHEN attempts >= max_attempts THEN CAST($1 AS BIGINT) END, "
-                      "last_error = $2, locked_by = NULL, locked_until = NULL, updated_at = $1 "
-                      "WHERE " + where,
-                      params)
-                .affected_rows);
-    });
+// out of attempts (a job that kills its worker every time must stop somewhere),
+// in the caller's transaction. $1 is the time, $2 the reason.
+std::size_t take_back_in(Session& s, const std::string& where, const Params& params) {
+    return static_cast<std::size_t>(
+        s.execute(kTakeBack,
+                  "UPDATE dbsup_jobs SET "
+                  "state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'available' "
+                  "END, finished_at = CASE WHEN attempts >= max_attempts THEN CAST($1 AS BIGINT) END, "
+                  "last_error = $2, locked_by = NULL, locked_until = NULL, updated_at = $1 "
+                  "WHERE " + where,
+                  params)
+            .affected_rows);
+}
+
+// "locked_by names one of this worker's threads": $prefix is the worker's owner
+// name and a slash, $length its length.
+std::string held_by_worker(int prefix, int length) {
+    return "substr(locked_by, 1, $" + std::to_string(length) + ") = $" + std::to_string(prefix);
 }
 
 }  // namespace
 
-std::size_t Queue::release_owner(Session& session, const std::string& owner,
-                                 const std::string& reason) const {
+Queue::TakenBack Queue::release_worker(Session& session, const std::string& worker_owner,
+                                       const StartedClaims& started,
+                                       const std::string& reason) const {
+    const Backend backend = session.backend();
+    const std::string prefix = worker_owner + "/";
+    const auto length = static_cast<std::int64_t>(prefix.size());
     // Blocking on purpose: the dead worker's transactions end when its server
     // backends notice, and its jobs are taken back then.
-    return take_back(session, [](Session&) {}, "state = 'running' AND locked_by = $3",
-                     {now_ms(), reason, owner});
+    return session.transact([&](Session& s) {
+        TakenBack out;
+        if (!started.job_ids.empty() || !started.batch_owners.empty())
+            out.charged = take_back_in(
+                s,
+                "state = 'running' AND " + held_by_worker(3, 4) + " AND (" + id_in(backend, 5) +
+                    " OR " + in_list(backend, "locked_by", 6, "text") + ")",
+                {now_ms(), reason, prefix, length, id_list(backend, started.job_ids),
+                 id_list(backend, started.batch_owners)});
+        out.released = static_cast<std::size_t>(
+            s.execute(kRelease, kPutBack + held_by_worker(2, 3), {now_ms(), prefix, length})
+                .affected_rows);
+        return out;
+    });
 }
 
 std::size_t Queue::rescue_expired(Session& session) const {
-    return take_back(session, [this](Session& s) { bound_lock_holding(s); }, unlocked_running(session, "locked_until < $1"),
-                     {now_ms(), std::string("lease expired: its worker stopped renewing it")});
+    return session.transact([&](Session& s) {
+        bound_lock_holding(s);
+        return take_back_in(
+            s, unlocked_running(s, "locked_until < $1"),
+            {now_ms(), std::string("lease expired: its worker stopped renewing it")});
+    });
 }
 
-std::size_t Queue::renew(Session& session, const std::string& owner,
+std::size_t Queue::renew(Session& session, const std::string& worker_owner,
                          const std::vector<std::string>& ids) const {
     if (ids.empty()) return 0;
     const std::int64_t now = now_ms();
-    const Params params{owner, now + config_.lease_s * 1000, id_list(session.backend(), ids)};
-    const std::string in = "locked_by = $1 AND " + id_in(session.backend(), 3);
+    const std::string prefix = worker_owner + "/";
+    const Params params{prefix, now + config_.lease_s * 1000, id_list(session.backend(), ids),
+                        static_cast<std::int64_t>(prefix.size())};
+    const std::string in = held_by_worker(1, 4) + " AND " + id_in(session.backend(), 3);
     return session.transact([&](Session& s) {
         bound_lock_holding(s);
         return static_cast<std::size_t>(

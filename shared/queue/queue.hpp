@@ -37,8 +37,12 @@ public:
 
     /// "id is one of the list bound at $placeholder", and that list as one value:
     /// the statement's text (and so its cached prepared statement) is the same
-    /// however many ids there are.
+    /// however many ids there are. in_list() is the same for another column
+    /// (`pg_type`: its element type on PostgreSQL); id_list() makes the list of
+    /// ids or of owner names (plain ASCII: its elements are JSON-escaped).
     static std::string id_in(Backend backend, int placeholder);
+    static std::string in_list(Backend backend, const std::string& column, int placeholder,
+                               const std::string& pg_type);
     static Value id_list(Backend backend, const std::vector<std::string>& ids);
 
     /// Claims up to n available jobs whose run_at has come, by priority then
@@ -59,16 +63,28 @@ public:
     /// Gives claimed but unstarted jobs back without counting their attempt; commits.
     std::size_t release(Session& session, const std::vector<Job>& jobs,
                         const std::string& owner) const;
-    /// Takes back every job `owner` holds (its process died); commits. A job
-    /// out of attempts goes to dead. Returns how many.
-    std::size_t release_owner(Session& session, const std::string& owner,
-                              const std::string& reason) const;
+    /// What a dead worker had started: the jobs its threads were running, and
+    /// the runner owners whose whole batch was running on the server.
+    struct StartedClaims {
+        std::vector<std::string> job_ids;
+        std::vector<std::string> batch_owners;
+    };
+    struct TakenBack {
+        std::size_t charged = 0;   // started: their attempt counts (dead when out of attempts)
+        std::size_t released = 0;  // never started: back as if never claimed
+    };
+    /// Takes back every job the worker `worker_owner` held (its process died),
+    /// in one transaction; commits. Only a started job keeps its attempt, so a
+    /// job that kills its worker ends dead, and its batch neighbours do not.
+    TakenBack release_worker(Session& session, const std::string& worker_owner,
+                             const StartedClaims& started, const std::string& reason) const;
     /// Takes back running jobs whose lease expired; commits. Returns how many.
     std::size_t rescue_expired(Session& session) const;
-    /// Extends the leases of these jobs of `owner` (the ones it is still working
-    /// on: a job it gave up on, say because its failure could not be recorded,
-    /// must expire and be rescued); commits. Returns how many.
-    std::size_t renew(Session& session, const std::string& owner,
+    /// Extends the leases of these jobs of the worker `worker_owner`, whichever
+    /// of its threads claimed them (the ones it is still working on: a job it
+    /// gave up on, say because its failure could not be recorded, must expire
+    /// and be rescued); commits. Returns how many.
+    std::size_t renew(Session& session, const std::string& worker_owner,
                       const std::vector<std::string>& ids) const;
     /// Deletes succeeded jobs older than retention_s; commits.
     std::size_t prune(Session& session) const;
@@ -95,6 +111,8 @@ public:
     /// The lock owner name of a worker: host, supervisor pid, slot, worker pid.
     static std::string owner_id(std::uint64_t supervisor_pid, std::size_t slot,
                                 std::uint64_t worker_pid);
+    /// The owner name its job-runner thread `thread` claims with ("<worker>/<thread>").
+    static std::string runner_owner(const std::string& worker_owner, std::size_t thread);
     static std::int64_t now_ms();
     const QueueConfig& config() const noexcept { return config_; }
 
