@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "shared/metrics/runner_activity.hpp"
+#include "shared/metrics/started_mark.hpp"
 #include "shared/queue/queue.hpp"
 #include "worker/task_registry.hpp"
 

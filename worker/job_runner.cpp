@@ -4,6 +4,7 @@
 
 #include "shared/db/database_manager.hpp"
 #include "shared/errors.hpp"
+#include "shared/metrics/started_mark.hpp"
 #include "worker/batch_transaction.hpp"
 #include "worker/permanent_job_error.hpp"
 

@@ -7,7 +7,9 @@
 // the queue's database, the job's completion commits in the same transaction,
 // so the task's effect happens exactly once. request_stop() drains: claimed
 // jobs not yet started are released without counting an attempt, running ones
-// finish. Every outcome is counted in the worker's shared-memory slot.
+// finish. Every outcome is counted in the worker's shared-memory slot, and
+// each thread marks there the job it is running, so that if the worker dies
+// only its started jobs cost an attempt (see ShmRunnerActivity).
 #pragma once
 
 #include <atomic>

@@ -57,24 +57,4 @@ private:
     }
 };
 
-/// Marks a job or a batch as started for as long as it lives.
-class StartedMark {
-public:
-    StartedMark(ShmRunnerActivity* activity, std::string_view job_id) noexcept
-        : activity_(activity) {
-        if (activity_) activity_->start_job(job_id);
-    }
-    explicit StartedMark(ShmRunnerActivity* activity) noexcept : activity_(activity) {
-        if (activity_) activity_->start_batch();
-    }
-    ~StartedMark() {
-        if (activity_) activity_->finish();
-    }
-    StartedMark(const StartedMark&) = delete;
-    StartedMark& operator=(const StartedMark&) = delete;
-
-private:
-    ShmRunnerActivity* activity_;
-};
-
 }  // namespace dbsup
