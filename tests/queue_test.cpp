@@ -261,6 +261,20 @@ TEST_P(QueueTest, ADeadWorkersStartedJobsCountTheirAttemptAndTheRestGoBackUntouc
     EXPECT_EQ(q.find(*session_, other[0].id).state, "running");
 }
 
+// Owner names carry the host name; whatever it holds (a tab, quotes), the list
+// of owners bound as one value (a PostgreSQL array literal, a JSON array) names
+// it exactly.
+TEST_P(QueueTest, AnOwnerNameWithQuotesBracesAndCommasIsMatchedExactly) {
+    Queue q = queue();
+    enqueue(q, job("noop"));
+    const std::string worker = "odd\t\"host\\,{x}:1:0:7";
+    q.claim(*session_, Queue::runner_owner(worker, 0), 1);
+    Queue::StartedClaims started{{}, {Queue::runner_owner(worker, 0)}};
+    Queue::TakenBack n = q.release_worker(*session_, worker, started, "worker died");
+    EXPECT_EQ(n.charged, 1u);
+    EXPECT_EQ(n.released, 0u);
+}
+
 TEST_P(QueueTest, EnqueueIsPartOfTheCallersTransaction) {
     Queue q = queue();
     EXPECT_THROW(session_->transact([&](Session& s) {

@@ -39,7 +39,7 @@ public:
     /// the statement's text (and so its cached prepared statement) is the same
     /// however many ids there are. in_list() is the same for another column
     /// (`pg_type`: its element type on PostgreSQL); id_list() makes the list of
-    /// ids or of owner names (plain ASCII: its elements are JSON-escaped).
+    /// ids or of owner names (a PostgreSQL array literal, or a JSON array).
     static std::string id_in(Backend backend, int placeholder);
     static std::string in_list(Backend backend, const std::string& column, int placeholder,
                                const std::string& pg_type);
