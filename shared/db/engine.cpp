@@ -1,20 +1,14 @@
 #include "shared/db/engine.hpp"
 
 #include "shared/db/postgres_connection.hpp"
+#include "shared/db/result.hpp"
 #include "shared/db/sqlite_connection.hpp"
 
 namespace dbsup {
 namespace {
 
 // libpq keyword/value syntax: single quotes, with \ and ' escaped.
-std::string quoted(const std::string& value) {
-    std::string out = "'";
-    for (char c : value) {
-        if (c == '\'' || c == '\\') out += '\\';
-        out += c;
-    }
-    return out + "'";
-}
+std::string quoted(const std::string& value) { return backslash_quoted(value, '\''); }
 
 }  // namespace
 

@@ -81,4 +81,13 @@ std::string Row::get<std::string>(std::size_t column) const {
     return std::to_string(std::get<double>(v));
 }
 
+std::string backslash_quoted(std::string_view text, char quote) {
+    std::string out(1, quote);
+    for (char c : text) {
+        if (c == quote || c == '\\') out += '\\';
+        out += c;
+    }
+    return out + quote;
+}
+
 }  // namespace dbsup

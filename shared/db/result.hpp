@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -18,6 +19,9 @@ using Params = std::vector<Value>;
 /// A value as the text PostgreSQL reads for a parameter (doubles exactly).
 /// @throws Error(usage) for NULL, which has no text.
 std::string value_text(const Value& v);
+/// `text` between two `quote` characters, with the quote and backslash escaped by
+/// a backslash: libpq's keyword values ('), PostgreSQL's array elements (").
+std::string backslash_quoted(std::string_view text, char quote);
 
 class Row {
 public:

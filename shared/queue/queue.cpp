@@ -66,17 +66,6 @@ const std::string& checked_payload(const std::string& payload) {
 
 std::string json_string(const std::string& text) { return nlohmann::json(text).dump(); }
 
-// One element of a PostgreSQL array literal: quoted, with " and \ escaped; every
-// other character stands for itself.
-std::string array_element(const std::string& text) {
-    std::string out = "\"";
-    for (char c : text) {
-        if (c == '"' || c == '\\') out += '\\';
-        out += c;
-    }
-    return out + '"';
-}
-
 std::mt19937_64& jitter_engine() {
     thread_local std::mt19937_64 engine{std::random_device{}() ^
                                         static_cast<std::uint64_t>(getpid())};
@@ -178,7 +167,7 @@ Value Queue::id_list(Backend backend, const std::vector<std::string>& ids) {
     std::string out = pg ? "{" : "[";
     for (std::size_t i = 0; i < ids.size(); ++i) {
         if (i) out += ',';
-        out += pg ? array_element(ids[i]) : json_string(ids[i]);
+        out += pg ? backslash_quoted(ids[i], '"') : json_string(ids[i]);
     }
     return out + (pg ? "}" : "]");
 }
