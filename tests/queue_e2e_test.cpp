@@ -72,6 +72,11 @@ protected:
         return c;
     }
 
+    /// The pid of the worker holding a running job (locked_by ends ":<pid>/<thread>").
+    static pid_t worker_pid(const Job& job) {
+        return std::stoi(job.locked_by.substr(job.locked_by.rfind(':') + 1));
+    }
+
     static std::string describe(const std::map<std::string, std::int64_t>& c) {
         return json(c).dump();
     }
@@ -262,15 +267,14 @@ TEST_P(QueueE2ETest, AJobWhoseWorkerHangsIsTakenBackWhenItsLeaseExpires) {
     enqueue("sleep", R"({"ms": 1500})", 1);
     SupervisorProcess sup(dir, "worker_timeout_s = 120", {"--workers", "2"}, {},
                           config("lease_s = 1\n", "[worker]\nthreads = 1\n"));
-    std::string owner;
+    std::vector<Job> running;
     auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (owner.empty() && std::chrono::steady_clock::now() < deadline) {
-        std::vector<Job> running = queue().list(*session_, "running", "", 1);
-        if (!running.empty()) owner = running[0].locked_by;
+    while (running.empty() && std::chrono::steady_clock::now() < deadline) {
+        running = queue().list(*session_, "running", "", 1);
         std::this_thread::sleep_for(20ms);
     }
-    ASSERT_FALSE(owner.empty());
-    pid_t hung = std::stoi(owner.substr(owner.rfind(':') + 1));
+    ASSERT_FALSE(running.empty());
+    pid_t hung = worker_pid(running[0]);
     ASSERT_EQ(::kill(hung, SIGSTOP), 0);
     auto c = wait_for_counts([](auto& n) { return n["succeeded"] == 1; }, 20s);
     ::kill(hung, SIGCONT);
@@ -286,6 +290,22 @@ TEST_P(QueueE2ETest, AJobWhoseWorkerHangsIsTakenBackWhenItsLeaseExpires) {
 // A job that kills its worker each time it runs: the supervisor charges an
 // attempt to it alone, so it ends dead while the seven jobs claimed with it in
 // each batch, never started, go back untouched and then succeed.
+// The housekeeping thread renews the leases its runner threads' jobs hold:
+// a job running three times as long as its lease is never taken back.
+TEST_P(QueueE2ETest, AJobRunningLongerThanItsLeaseKeepsIt) {
+    TempDir dir;
+    enqueue("sleep", R"({"ms": 3000})", 1);
+    SupervisorProcess sup(dir, "", {"--workers", "2"}, {},
+                          config("lease_s = 1\n", "[worker]\nthreads = 2\n"));
+    auto c = wait_for_counts([](auto& n) { return n["succeeded"] == 1; }, 20s);
+    EXPECT_EQ(c["succeeded"], 1) << describe(c);
+    EXPECT_EQ(queue().list(*session_, "succeeded", "", 1).at(0).attempts, 1)
+        << "the job was taken back while it ran";
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+    EXPECT_EQ(sup.stats()["jobs"]["rescued_total"].get<int>(), 0);
+}
+
 TEST_P(QueueE2ETest, AJobThatKillsItsWorkerEndsDeadAndTakesNoBatchNeighbourWithIt) {
     TempDir dir;
     std::vector<NewJob> jobs(8);
@@ -304,8 +324,7 @@ TEST_P(QueueE2ETest, AJobThatKillsItsWorkerEndsDeadAndTakesNoBatchNeighbourWithI
             continue;
         }
         std::this_thread::sleep_for(300ms);  // its batch neighbours wait behind it
-        pid_t worker = std::stoi(p.locked_by.substr(p.locked_by.rfind(':') + 1));
-        ASSERT_EQ(::kill(worker, SIGKILL), 0);
+        ASSERT_EQ(::kill(worker_pid(p), SIGKILL), 0);
         ++kills;
     }
     auto c = wait_for_counts([](auto& n) { return n["succeeded"] == 7; }, 20s);

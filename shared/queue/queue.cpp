@@ -4,9 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <string>
+#include <utility>
 
 #include "shared/errors.hpp"
 #include "shared/queue/uuid7.hpp"
@@ -66,6 +67,9 @@ const std::string& checked_payload(const std::string& payload) {
 
 std::string json_string(const std::string& text) { return nlohmann::json(text).dump(); }
 
+// What every owner name of a worker's runner threads starts with.
+std::string runner_prefix(const std::string& worker_owner) { return worker_owner + "/"; }
+
 std::mt19937_64& jitter_engine() {
     thread_local std::mt19937_64 engine{std::random_device{}() ^
                                         static_cast<std::uint64_t>(getpid())};
@@ -104,7 +108,7 @@ std::string Queue::owner_id(std::uint64_t supervisor_pid, std::size_t slot,
 }
 
 std::string Queue::runner_owner(const std::string& worker_owner, std::size_t thread) {
-    return worker_owner + "/" + std::to_string(thread);
+    return runner_prefix(worker_owner) + std::to_string(thread);
 }
 
 std::int64_t Queue::default_max_attempts(const std::string& task) const {
@@ -285,10 +289,17 @@ std::size_t take_back_in(Session& s, const std::string& where, const Params& par
             .affected_rows);
 }
 
-// "locked_by names one of this worker's threads": $prefix is the worker's owner
-// name and a slash, $length its length.
+// "locked_by names one of this worker's threads" (Queue::runner_owner): $prefix
+// is bound to the worker's owner name and a slash, $length to its length.
 std::string held_by_worker(int prefix, int length) {
     return "substr(locked_by, 1, $" + std::to_string(length) + ") = $" + std::to_string(prefix);
+}
+
+// The values of held_by_worker()'s two parameters.
+std::pair<Value, Value> worker_prefix(const std::string& worker_owner) {
+    std::string prefix = runner_prefix(worker_owner);
+    const auto length = static_cast<std::int64_t>(prefix.size());
+    return {std::move(prefix), length};
 }
 
 }  // namespace
@@ -297,8 +308,8 @@ Queue::TakenBack Queue::release_worker(Session& session, const std::string& work
                                        const StartedClaims& started,
                                        const std::string& reason) const {
     const Backend backend = session.backend();
-    const std::string prefix = worker_owner + "/";
-    const auto length = static_cast<std::int64_t>(prefix.size());
+    const auto [prefix, length] = worker_prefix(worker_owner);
+    const std::int64_t now = now_ms();
     // Blocking on purpose: the dead worker's transactions end when its server
     // backends notice, and its jobs are taken back then.
     return session.transact([&](Session& s) {
@@ -308,10 +319,10 @@ Queue::TakenBack Queue::release_worker(Session& session, const std::string& work
                 s,
                 "state = 'running' AND " + held_by_worker(3, 4) + " AND (" + id_in(backend, 5) +
                     " OR " + in_list(backend, "locked_by", 6, "text") + ")",
-                {now_ms(), reason, prefix, length, id_list(backend, started.job_ids),
+                {now, reason, prefix, length, id_list(backend, started.job_ids),
                  id_list(backend, started.batch_owners)});
         out.released = static_cast<std::size_t>(
-            s.execute(kRelease, kPutBack + held_by_worker(2, 3), {now_ms(), prefix, length})
+            s.execute(kRelease, kPutBack + held_by_worker(2, 3), {now, prefix, length})
                 .affected_rows);
         return out;
     });
@@ -330,9 +341,9 @@ std::size_t Queue::renew(Session& session, const std::string& worker_owner,
                          const std::vector<std::string>& ids) const {
     if (ids.empty()) return 0;
     const std::int64_t now = now_ms();
-    const std::string prefix = worker_owner + "/";
+    const auto [prefix, length] = worker_prefix(worker_owner);
     const Params params{prefix, now + config_.lease_s * 1000, id_list(session.backend(), ids),
-                        static_cast<std::int64_t>(prefix.size())};
+                        length};
     const std::string in = held_by_worker(1, 4) + " AND " + id_in(session.backend(), 3);
     return session.transact([&](Session& s) {
         bound_lock_holding(s);
