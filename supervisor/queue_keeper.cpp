@@ -1,5 +1,7 @@
 #include "supervisor/queue_keeper.hpp"
 
+#include <pthread.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -8,24 +10,93 @@
 #include "shared/db/database_manager.hpp"
 
 namespace dbsup {
+namespace {
+
+constexpr auto kRetryEvery = std::chrono::seconds(1);
+
+}  // namespace
 
 QueueKeeper::QueueKeeper(const Config& config)
-    : queue_(Queue::from_config(config)), database_(config.queue.database) {}
+    : queue_(Queue::from_config(config)), database_(config.queue.database) {
+    // Signals are the event loop's: the keeper's thread starts with all blocked.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    thread_ = std::thread([this] { run(); });
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+QueueKeeper::~QueueKeeper() { stop(); }
+
+void QueueKeeper::stop() noexcept {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_one();
+    if (thread_.joinable()) thread_.join();
+}
 
 void QueueKeeper::release_claims(std::size_t slot, pid_t pid, const ShmWorkerSlot& shm,
-                                 const std::string& reason) noexcept {
+                                 const std::string& reason) {
+    std::string owner = Queue::owner_id(static_cast<std::uint64_t>(getpid()), slot,
+                                        static_cast<std::uint64_t>(pid));
+    Release release{slot, pid, owner, started_claims(shm, owner), reason};
+    {
+        std::lock_guard lock(mutex_);
+        pending_.push_back(std::move(release));
+    }
+    wake_.notify_one();
+}
+
+void QueueKeeper::run() noexcept {
+    std::vector<Release> waiting;  // handed over, not yet put back
+    Clock::time_point next_depth = Clock::now();
+    Clock::time_point next_retry = Clock::time_point::max();
+    for (;;) {
+        std::vector<Release> fresh;
+        bool stopping = false;
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait_until(lock, std::min(next_depth, next_retry),
+                             [this] { return stopping_ || !pending_.empty(); });
+            fresh.swap(pending_);
+            stopping = stopping_;
+        }
+        const bool retry_due = Clock::now() >= next_retry;
+        const bool arrived = !fresh.empty();
+        std::move(fresh.begin(), fresh.end(), std::back_inserter(waiting));
+        if (arrived || retry_due || stopping) {
+            try_releases(waiting, stopping);
+            next_retry = waiting.empty() ? Clock::time_point::max() : Clock::now() + kRetryEvery;
+        }
+        if (stopping) return;
+        if (Clock::now() >= next_depth) next_depth = count_depth();
+    }
+}
+
+void QueueKeeper::try_releases(std::vector<Release>& releases, bool last) noexcept {
+    std::erase_if(releases, [&](Release& r) { return try_release(r, last); });
+}
+
+bool QueueKeeper::try_release(Release& r, bool last) noexcept {
     try {
-        std::string owner = Queue::owner_id(static_cast<std::uint64_t>(getpid()), slot,
-                                            static_cast<std::uint64_t>(pid));
         Session& session = DatabaseManager::instance().session(database_);
-        Queue::TakenBack n = queue_.release_worker(session, owner, started_claims(shm, owner), reason);
+        Queue::TakenBack n = queue_.release_worker(session, r.owner, r.started, r.reason);
         rescued_total_ += n.charged + n.released;
         if (n.charged + n.released > 0)
             spdlog::info("worker {} (pid {}): {} running job(s) taken back (an attempt each), {} "
-                         "unstarted claim(s) put back", slot, pid, n.charged, n.released);
+                         "unstarted claim(s) put back", r.slot, r.pid, n.charged, n.released);
+        return true;
     } catch (const std::exception& e) {
-        spdlog::warn("worker {} (pid {}): cannot put back its claims now ({}); their leases "
-                     "will expire", slot, pid, e.what());
+        if (last)
+            spdlog::warn("worker {} (pid {}): cannot put back its claims ({}); their leases "
+                         "will expire", r.slot, r.pid, e.what());
+        else if (!r.warned)
+            spdlog::warn("worker {} (pid {}): cannot put back its claims yet ({}); trying again "
+                         "every second", r.slot, r.pid, e.what());
+        r.warned = true;
+        return false;
     }
 }
 
@@ -54,21 +125,32 @@ std::chrono::steady_clock::duration QueueKeeper::depth_wait(
     return std::max<std::chrono::steady_clock::duration>(std::chrono::seconds(1), took * 50);
 }
 
-const nlohmann::json& QueueKeeper::refresh_depth(bool now) noexcept {
-    const auto at = std::chrono::steady_clock::now();
-    if (!now && at < next_depth_at_) return depth_;
-    next_depth_at_ = at + depth_wait({});  // a failed count is tried again in a second
+nlohmann::json QueueKeeper::depth() const {
+    std::lock_guard lock(mutex_);
+    return depth_;
+}
+
+nlohmann::json QueueKeeper::final_depth() noexcept {
+    stop();
+    count_depth();
+    return depth();
+}
+
+QueueKeeper::Clock::time_point QueueKeeper::count_depth() noexcept {
+    const auto at = Clock::now();
     try {
-        auto counts = queue_.counts(DatabaseManager::instance().session(database_));
-        next_depth_at_ = at + depth_wait(std::chrono::steady_clock::now() - at);
-        depth_ = nlohmann::json(counts);
+        nlohmann::json counts(queue_.counts(DatabaseManager::instance().session(database_)));
+        const auto took = Clock::now() - at;
+        std::lock_guard lock(mutex_);
+        depth_ = std::move(counts);
         depth_error_logged_ = false;
+        return at + depth_wait(took);
     } catch (const std::exception& e) {
         if (!depth_error_logged_)
             spdlog::warn("supervisor: cannot read the queue's depth: {}", e.what());
         depth_error_logged_ = true;
+        return at + depth_wait({});  // a failed count is tried again in a second
     }
-    return depth_;
 }
 
 }  // namespace dbsup

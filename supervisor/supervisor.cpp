@@ -382,7 +382,8 @@ void Supervisor::write_stats() noexcept {
     next_stats_at_ = Clock::now() + std::chrono::milliseconds(config_.supervisor.stats_interval_ms);
     try {
         SupervisorView v = view();
-        v.queue_depth = queue_.refresh_depth(state_ == State::stopped);  // exact at the end
+        // Exact at the end: every dead worker's claims put back first.
+        v.queue_depth = state_ == State::stopped ? queue_.final_depth() : queue_.depth();
         v.health = health_.refresh(config_);
         nlohmann::json doc = StatsWriter::document(v, segment_, retired_);
         StatsWriter::write(config_.supervisor.stats_file, doc);

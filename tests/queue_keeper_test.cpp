@@ -1,8 +1,17 @@
 #include "supervisor/queue_keeper.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <future>
 #include <memory>
+#include <thread>
+
+#include "config/config_loader.hpp"
+#include "shared/db/database_manager.hpp"
+#include "shared/queue/queue_schema.hpp"
+#include "tests/support/backend_test.hpp"
 
 namespace dbsup {
 namespace {
@@ -44,6 +53,72 @@ TEST(QueueKeeperTest, AnIdleWorkerStartedNothing) {
     EXPECT_TRUE(started.job_ids.empty());
     EXPECT_TRUE(started.batch_owners.empty());
 }
+
+// Taking back a dead worker's claims waits for the database when it must (the
+// SQLite write lock, a PostgreSQL row lock): on the keeper's thread, never on
+// the supervisor's loop, and tried again when it fails (SQLite's busy timeout
+// is 100 ms here, shorter than the lock is held).
+class QueueKeeperRelease : public test::BackendTest {
+protected:
+    void SetUp() override {
+        databases_.drop_queue_tables(GetParam());
+        std::string toml = databases_.toml(GetParam());
+        if (GetParam() == test::TestBackend::sqlite)
+            toml += "[databases.main.sqlite]\nbusy_timeout_ms = 100\n";
+        config_ = ConfigLoader::load_string(toml, "queue_keeper_test");
+        DatabaseManager::instance().init_worker(config_.databases, "queue-keeper-test");
+        QueueSchema::migrate(session());
+    }
+    void TearDown() override { DatabaseManager::instance().close_worker(); }
+    static Session& session() { return DatabaseManager::instance().session("main"); }
+    std::string state_of(const std::string& id) { return queue_.find(session(), id).state; }
+
+    Config config_;
+    Queue queue_{QueueConfig{}, {}};
+};
+
+TEST_P(QueueKeeperRelease, ALockedDatabaseHoldsUpOnlyTheKeepersThread) {
+    const pid_t dead_pid = 4242;
+    const std::string worker = Queue::owner_id(static_cast<std::uint64_t>(getpid()), 0, dead_pid);
+    const std::string id = session().transact([&](Session& s) {
+        return queue_.enqueue(s, NewJob{"noop", "{}", "", 0, 0, 0});
+    });
+    ASSERT_EQ(queue_.claim(session(), Queue::runner_owner(worker, 0), 1).size(), 1u);
+
+    QueueKeeper keeper(config_);
+    std::promise<void> locked;
+    std::atomic<bool> go{false}, let_go{false};
+    std::thread holder([&] {
+        Session s(make_pool(1, 0), "lock-holder");
+        if (GetParam() == test::TestBackend::sqlite)
+            s.begin(Connection::BeginMode::immediate);  // SQLite's one write lock
+        else
+            s.execute("SELECT id FROM dbsup_jobs FOR UPDATE");
+        locked.set_value();
+        const auto until = std::chrono::steady_clock::now() + seconds(3);
+        while (!go && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(milliseconds(10));
+        std::this_thread::sleep_for(milliseconds(1200));  // past a failed try and into the next
+        s.rollback();
+        let_go = true;
+    });
+    locked.get_future().wait();
+    auto slot = std::make_unique<ShmWorkerSlot>();  // the worker had started nothing
+    keeper.release_claims(0, dead_pid, *slot, "worker 4242 killed by signal 9");
+    EXPECT_FALSE(let_go) << "release_claims waited for the database";
+    go = true;
+    holder.join();
+
+    const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+    while (state_of(id) != "available" && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(milliseconds(20));
+    Job back = queue_.find(session(), id);
+    EXPECT_EQ(back.state, "available");
+    EXPECT_EQ(back.attempts, 0) << "an unstarted claim cost an attempt";
+    EXPECT_EQ(keeper.rescued_total(), 1u);
+    EXPECT_EQ(keeper.final_depth().value("available", -1), 1);
+}
+DBSUP_BOTH_BACKENDS(QueueKeeperRelease);
 
 }  // namespace
 }  // namespace dbsup
