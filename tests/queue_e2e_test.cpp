@@ -401,6 +401,27 @@ TEST_P(QueueE2ETest, BulkEnqueueOfAHundredThousandLinesAndABadLineInTheMiddle) {
     EXPECT_EQ(scalar("SELECT COUNT(*) FROM dbsup_jobs WHERE CAST(payload AS TEXT) LIKE '%bulk-77777%'"), 1);
 }
 
+// From stdin: blank lines are skipped but counted, so an error names the line
+// an editor shows; a last line without its newline is a job too.
+TEST_P(QueueE2ETest, BulkEnqueueFromStdinSkipsBlankLinesAndNumbersEveryLine) {
+    TempDir dir;
+    const auto good = dir.path() / "good.jsonl";
+    const auto bad = dir.path() / "bad.jsonl";
+    std::ofstream(good) << "{\"kind\": \"first\"}\n\n   \r\n{\"kind\": \"last\"}";
+    std::ofstream(bad) << "{\"kind\": \"fine\"}\n\n[1, 2]\n{\"kind\": \"never\"}\n";
+    std::ofstream(dir.path() / "c.toml") << config("");
+    std::string cfg = "--config " + (dir.path() / "c.toml").string();
+    CommandRun ok = run_command(cfg + " enqueue record_event --jsonl - < " + good.string());
+    EXPECT_EQ(ok.exit_code, 0) << ok.output;
+    EXPECT_NE(ok.output.find("enqueued 2 jobs"), std::string::npos) << ok.output;
+    CommandRun rejected = run_command(cfg + " enqueue record_event --jsonl - < " + bad.string());
+    EXPECT_EQ(rejected.exit_code, 2) << rejected.output;
+    EXPECT_NE(rejected.output.find("stdin:3: not a JSON object: [1, 2]"), std::string::npos)
+        << rejected.output;
+    EXPECT_EQ(counts()["available"], 2);
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM dbsup_jobs WHERE CAST(payload AS TEXT) LIKE '%last%'"), 1);
+}
+
 DBSUP_BOTH_BACKENDS(QueueE2ETest);
 
 // Two supervisors (4 workers each) on one PostgreSQL queue: every job runs once.
