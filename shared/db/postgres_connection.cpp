@@ -9,6 +9,8 @@
 #include <pqxx/tablewriter>
 
 #include <cctype>
+#include <charconv>
+#include <string_view>
 #include <utility>
 
 #include "shared/errors.hpp"
@@ -106,21 +108,31 @@ Result convert(const pqxx::result& r) {
     return result;
 }
 
+constexpr std::size_t kCopyChunk = 64 * 1024;
+
 // One field of COPY's text format: \N for NULL, backslash escapes otherwise.
+// Numbers need none, and most text none either: appended whole.
 void append_copy_field(std::string& line, const Value& v) {
     if (std::holds_alternative<std::nullptr_t>(v)) {
         line += "\\N";
         return;
     }
-    for (char c : value_text(v)) {
-        switch (c) {
-            case '\\': line += "\\\\"; break;
-            case '\t': line += "\\t"; break;
-            case '\n': line += "\\n"; break;
-            case '\r': line += "\\r"; break;
-            default: line += c;
-        }
+    if (const auto* i = std::get_if<std::int64_t>(&v)) {
+        char buffer[24];
+        line.append(buffer, std::to_chars(buffer, buffer + sizeof buffer, *i).ptr);
+        return;
     }
+    const auto* text = std::get_if<std::string>(&v);
+    const std::string number = text ? std::string() : value_text(v);  // a double
+    std::string_view rest = text ? std::string_view(*text) : std::string_view(number);
+    for (std::size_t special; (special = rest.find_first_of("\\\t\n\r")) != rest.npos;) {
+        line.append(rest.substr(0, special));
+        const char c = rest[special];
+        line += '\\';
+        line += c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\';
+        rest.remove_prefix(special + 1);
+    }
+    line.append(rest);
 }
 
 std::string first_word(std::string_view sql) {
@@ -262,14 +274,18 @@ void PostgresConnection::insert_rows(const std::string& table,
         // deprecation warns of client-only encodings such as SJIS.
         pqxx::tablewriter copy(pq_->work, table, columns.begin(), columns.end());
 #pragma GCC diagnostic pop
-        std::string line;
-        for (const Params& row : rows) {
-            line.clear();
-            for (std::size_t i = 0; i < row.size(); ++i) {
-                if (i) line += '\t';
-                append_copy_field(line, row[i]);
+        // Lines go to libpq some 64 KiB at a time, not one call (and copy) each.
+        std::string lines;
+        for (std::size_t r = 0; r < rows.size(); ++r) {
+            if (!lines.empty()) lines += '\n';
+            for (std::size_t i = 0; i < rows[r].size(); ++i) {
+                if (i) lines += '\t';
+                append_copy_field(lines, rows[r][i]);
             }
-            copy.write_raw_line(line);
+            if (lines.size() >= kCopyChunk || r + 1 == rows.size()) {
+                copy.write_raw_line(lines);  // adds the last newline
+                lines.clear();
+            }
         }
         copy.complete();
     } catch (...) {
