@@ -29,6 +29,13 @@ Session& queue_session(const Config& config) {
     return DatabaseManager::instance().session(config.queue.database);
 }
 
+// Enqueuing creates or upgrades the queue's tables first, as init-db would.
+Session& migrated_queue_session(const Config& config) {
+    Session& session = queue_session(config);
+    QueueSchema::migrate(session);
+    return session;
+}
+
 int usage_error(const std::string& message) {
     std::cerr << "error: " << message << "\n";
     return kExitUsage;
@@ -193,8 +200,7 @@ int QueueCommands::enqueue(const Config& config, const EnqueueOptions& o) {
             json parsed = json::parse(o.payload, nullptr, false);
             if (parsed.is_discarded() || !parsed.is_object())
                 return usage_error("--payload: not a JSON object: " + o.payload.substr(0, 80));
-            Session& session = queue_session(config);
-            QueueSchema::migrate(session);
+            Session& session = migrated_queue_session(config);
             Queue queue = Queue::from_config(config);
             std::cout << session.transact([&](Session& s) { return queue.enqueue(s, base); })
                       << "\n";
@@ -208,9 +214,7 @@ int QueueCommands::enqueue(const Config& config, const EnqueueOptions& o) {
             if (!in) return usage_error(*o.jsonl + ": cannot read the file");
             input = read_jsonl(in, *o.jsonl);
         }
-        Session& session = queue_session(config);
-        QueueSchema::migrate(session);
-        insert_with_progress(config, session, base, input);
+        insert_with_progress(config, migrated_queue_session(config), base, input);
         std::cout << "enqueued " << input.lines.size() << " jobs\n";
         return kExitOk;
     } catch (const std::invalid_argument& e) {

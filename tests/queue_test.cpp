@@ -195,6 +195,19 @@ TEST_P(QueueTest, ReleaseGivesJobsBackWithoutCountingAnAttempt) {
     EXPECT_EQ(job.attempts, 0);
 }
 
+// One statement gives back the listed claims, and only those.
+TEST_P(QueueTest, ReleaseGivesBackExactlyTheListedJobs) {
+    Queue q = queue();
+    for (int i = 0; i < 3; ++i) enqueue(q, job("noop"));
+    std::vector<Job> claimed = q.claim(*session_, "o", 3);
+    ASSERT_EQ(claimed.size(), 3u);
+    const Job kept = claimed.back();
+    claimed.pop_back();
+    EXPECT_EQ(q.release(*session_, claimed, "o"), 2u);
+    for (const Job& j : claimed) EXPECT_EQ(q.find(*session_, j.id).state, "available");
+    EXPECT_EQ(q.find(*session_, kept.id).state, "running");
+}
+
 TEST_P(QueueTest, AnExpiredLeaseIsRescuedAndTheLateOwnerCannotComplete) {
     Queue q = queue(1);
     std::string id = enqueue(q, job("noop"));

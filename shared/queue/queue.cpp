@@ -252,14 +252,15 @@ const std::string kPutBack =
 std::size_t Queue::release(Session& session, const std::vector<Job>& jobs,
                            const std::string& owner) const {
     if (jobs.empty()) return 0;
-    const std::int64_t now = now_ms();
+    std::vector<std::string> ids;
+    ids.reserve(jobs.size());
+    for (const Job& job : jobs) ids.push_back(job.id);
+    const Backend backend = session.backend();
     return session.transact([&](Session& s) {
-        std::size_t released = 0;
-        for (const Job& job : jobs)
-            released += static_cast<std::size_t>(
-                s.execute(kRelease, kPutBack + "id = $2 AND locked_by = $3", {now, job.id, owner})
-                    .affected_rows);
-        return released;
+        return static_cast<std::size_t>(
+            s.execute(kRelease, kPutBack + "locked_by = $2 AND " + id_in(backend, 3),
+                      {now_ms(), owner, id_list(backend, ids)})
+                .affected_rows);
     });
 }
 
