@@ -83,8 +83,12 @@ protected:
         return json(c).dump();
     }
 
+    /// neighbour: the 7 quick jobs claimed behind the poison; neighbour_attempts:
+    /// the attempts each of them ends with.
     void expect_poison_dead_alone(const std::string& task, const std::string& payload,
-                                  const std::string& tasks_toml);
+                                  const std::string& tasks_toml,
+                                  const std::string& neighbour = "sleep",
+                                  int neighbour_attempts = 1);
 
     std::unique_ptr<Session> session_;
 };
@@ -326,11 +330,14 @@ TEST_P(QueueE2ETest, AJobRunningLongerThanItsLeaseKeepsIt) {
 // batch of 8 behind it never started, so none costs an attempt. Which claims
 // were started is what the worker's runner thread marked in shared memory.
 void QueueE2ETest::expect_poison_dead_alone(const std::string& task, const std::string& payload,
-                                            const std::string& tasks_toml) {
+                                            const std::string& tasks_toml,
+                                            const std::string& neighbour,
+                                            int neighbour_attempts) {
     TempDir dir;
     std::vector<NewJob> jobs(8);
     jobs[0] = {task, payload, "", 0, 0, 3};  // runs first: priority 0
-    for (std::size_t i = 1; i < jobs.size(); ++i) jobs[i] = {"sleep", R"({"ms": 50})", "", 1, 0, 3};
+    for (std::size_t i = 1; i < jobs.size(); ++i)
+        jobs[i] = {neighbour, neighbour == "sleep" ? R"({"ms": 50})" : "{}", "", 1, 0, 3};
     std::string poison =
         session_->transact([&](Session& s) { return queue().enqueue_many(s, jobs); }).at(0);
     SupervisorProcess sup(dir, "restart_backoff_ms = [10, 100]", {"--workers", "1"}, {},
@@ -355,7 +362,7 @@ void QueueE2ETest::expect_poison_dead_alone(const std::string& task, const std::
     EXPECT_EQ(dead.state, "dead");
     EXPECT_NE(dead.last_error.find("signal 9"), std::string::npos) << dead.last_error;
     for (const Job& j : queue().list(*session_, "succeeded", "", 10))
-        EXPECT_EQ(j.attempts, 1) << "a claim never started cost an attempt";
+        EXPECT_EQ(j.attempts, neighbour_attempts) << "a claim never started cost an attempt";
     EXPECT_EQ(sup.stats()["jobs"]["rescued_total"].get<int>(), 3 * 8) << "all claims put back";
     sup.signal(SIGTERM);
     EXPECT_EQ(sup.wait_exit(), 0);
@@ -375,6 +382,24 @@ TEST_P(QueueE2ETest, AJobOnAnotherDatabaseThatKillsItsWorkerEndsDeadAlone) {
             "[tasks.count_forever]\ndatabase = \"other\"\nsql = \"WITH RECURSIVE c(x) AS "
             "(SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 4000000000) "
             "SELECT count(*) FROM c\"\n");
+}
+
+// A SQL task on the queue's own database. On PostgreSQL its statements wait in
+// the batch's pipeline, sent when the batch commits (BatchTransaction::
+// send_pipeline): a death then may be any job of the batch, so the first kill
+// costs each of the 8 claims an attempt. From then on they were tried before
+// and run one at a time: the next two kills cost the poison alone. On SQLite
+// the task runs in its own savepoint, marked as the one job running.
+TEST_P(QueueE2ETest, AJobWhoseBatchOnTheQueueDatabaseKillsItsWorkerEndsDeadAlone) {
+    const bool pg = GetParam() == TestBackend::postgresql;
+    const std::string hang = pg ? "SELECT pg_sleep(600)"
+                                : "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 "
+                                  "FROM c WHERE x < 4000000000) SELECT count(*) FROM c";
+    expect_poison_dead_alone("hang", "{}", "[tasks.hang]\nsql = \"" + hang + "\"\n",
+                             "noop", pg ? 2 : 1);
+    if (pg)  // the killed workers' server processes would sleep on for minutes
+        scalar("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
+               "WHERE query LIKE '%pg_sleep(600)%' AND pid <> pg_backend_pid()");
 }
 
 TEST_P(QueueE2ETest, BulkEnqueueOfAHundredThousandLinesAndABadLineInTheMiddle) {

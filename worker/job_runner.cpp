@@ -127,8 +127,10 @@ void JobRunner::work_loop(std::size_t index) {
 }
 
 // Jobs whose task runs on the queue's database share transactions (see
-// BatchTransaction); any other job, and any job of a batch that could not
-// commit, runs on its own with run_job(). The last commit also claims the next
+// BatchTransaction). A job on another database, a job tried before (it may be
+// what broke, or killed, its last batch: on its own it costs no neighbour an
+// attempt), and any job of a batch that could not commit runs on its own with
+// run_job(). The last commit also claims the next
 // jobs, which it returns (tracked as working, so their leases are renewed).
 std::vector<Job> JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_session,
                                         const Runner& runner) {
@@ -162,7 +164,7 @@ std::vector<Job> JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_s
         nlohmann::json payload = nlohmann::json::parse(job.payload, nullptr, false);
         if (!task || payload.is_discarded() || !payload.is_object()) {
             failures.push_back({job, {permanent_reason(job, task), true}});
-        } else if (task->database != config_.queue.database) {
+        } else if (task->database != config_.queue.database || job.attempts > 1) {
             settle(0);
             run_job(job, queue_session, runner);
         } else if (auto failure = batch.run(job, *task, payload)) {
