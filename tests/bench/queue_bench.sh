@@ -12,11 +12,11 @@
 set -euo pipefail
 bin="$1"; n="${2:-100000}"; reps="${3:-3}"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
-seq 1 "$n" | sed 's/.*/{"i": &}/' > "$work/jobs.jsonl"
+source "$(dirname "$0")/bench_lib.sh"
+write_jobs_jsonl "$n" "$work/jobs.jsonl"
 
 now_ns() { date +%s%N; }
 rate() { echo $(( $2 * 1000000000 / ($1 > 0 ? $1 : 1) )); }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 write_config() {  # backend -> config file
   local db

@@ -12,13 +12,13 @@ bin="$1"; n="${2:-400000}"; reps="${3:-3}"
 here="$(cd "$(dirname "$0")" && pwd)"
 pgbench=/usr/lib/postgresql/15/bin/pgbench
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
-seq 1 "$n" | sed 's/.*/{"i": &}/' > "$work/jobs.jsonl"
+source "$(dirname "$0")/bench_lib.sh"
+write_jobs_jsonl "$n" "$work/jobs.jsonl"
 cat > "$work/c.toml" <<TOML
 [databases.main]
 url = "$DBSUP_TEST_PG_URL"
 password_env = "DBSUP_TEST_PG_PASSWORD"
 TOML
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 one_run() {  # script -> jobs/s
   psql -q "$DBSUP_TEST_PG_URL" -c "SET client_min_messages = warning" \
