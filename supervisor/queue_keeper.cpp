@@ -41,7 +41,7 @@ void QueueKeeper::release_claims(std::size_t slot, pid_t pid, const ShmWorkerSlo
                                  const std::string& reason) {
     std::string owner = Queue::owner_id(static_cast<std::uint64_t>(getpid()), slot,
                                         static_cast<std::uint64_t>(pid));
-    Release release{slot, pid, owner, started_claims(shm, owner), reason};
+    Release release{slot, pid, {owner, started_claims(shm, owner), reason}};
     {
         std::lock_guard lock(mutex_);
         pending_.push_back(std::move(release));
@@ -76,28 +76,34 @@ void QueueKeeper::run() noexcept {
 }
 
 void QueueKeeper::try_releases(std::vector<Release>& releases, bool last) noexcept {
-    std::erase_if(releases, [&](Release& r) { return try_release(r, last); });
+    if (releases.empty()) return;
+    try {
+        std::vector<Queue::DeadWorker> workers;
+        for (const Release& r : releases) workers.push_back(r.worker);
+        Session& session = DatabaseManager::instance().session(database_);
+        std::vector<Queue::TakenBack> taken = queue_.release_workers(session, workers);
+        for (std::size_t i = 0; i < releases.size(); ++i) {
+            const Queue::TakenBack& n = taken[i];
+            rescued_total_ += n.charged + n.released;
+            if (n.charged + n.released > 0)
+                spdlog::info("worker {} (pid {}): {} running job(s) taken back (an attempt "
+                             "each), {} unstarted claim(s) put back",
+                             releases[i].slot, releases[i].pid, n.charged, n.released);
+        }
+        releases.clear();
+    } catch (const std::exception& e) {
+        for (Release& r : releases) log_failure(r, last, e);
+    }
 }
 
-bool QueueKeeper::try_release(Release& r, bool last) noexcept {
-    try {
-        Session& session = DatabaseManager::instance().session(database_);
-        Queue::TakenBack n = queue_.release_worker(session, r.owner, r.started, r.reason);
-        rescued_total_ += n.charged + n.released;
-        if (n.charged + n.released > 0)
-            spdlog::info("worker {} (pid {}): {} running job(s) taken back (an attempt each), {} "
-                         "unstarted claim(s) put back", r.slot, r.pid, n.charged, n.released);
-        return true;
-    } catch (const std::exception& e) {
-        if (last)
-            spdlog::warn("worker {} (pid {}): cannot put back its claims ({}); their leases "
-                         "will expire", r.slot, r.pid, e.what());
-        else if (!r.warned)
-            spdlog::warn("worker {} (pid {}): cannot put back its claims yet ({}); trying again "
-                         "every second", r.slot, r.pid, e.what());
-        r.warned = true;
-        return false;
-    }
+void QueueKeeper::log_failure(Release& r, bool last, const std::exception& e) noexcept {
+    if (last)
+        spdlog::warn("worker {} (pid {}): cannot put back its claims ({}); their leases "
+                     "will expire", r.slot, r.pid, e.what());
+    else if (!r.warned)
+        spdlog::warn("worker {} (pid {}): cannot put back its claims yet ({}); trying again "
+                     "every second", r.slot, r.pid, e.what());
+    r.warned = true;
 }
 
 Queue::StartedClaims QueueKeeper::started_claims(const ShmWorkerSlot& shm,

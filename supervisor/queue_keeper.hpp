@@ -62,16 +62,15 @@ private:
     struct Release {
         std::size_t slot;
         pid_t pid;
-        std::string owner;
-        Queue::StartedClaims started;
-        std::string reason;
+        Queue::DeadWorker worker;
         bool warned = false;
     };
 
     void run() noexcept;
-    /// Tries every release in `releases`, keeping those that failed.
+    /// Tries every release in `releases` in one transaction (one wait for a
+    /// locked database, however many workers died); keeps them all if it fails.
     void try_releases(std::vector<Release>& releases, bool last) noexcept;
-    bool try_release(Release& release, bool last) noexcept;
+    void log_failure(Release& release, bool last, const std::exception& e) noexcept;
     /// Counts the depth; returns when to count next.
     Clock::time_point count_depth() noexcept;
 

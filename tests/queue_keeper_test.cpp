@@ -77,13 +77,22 @@ protected:
     Queue queue_{QueueConfig{}, {}};
 };
 
+// Two workers die while the database is locked: the first had started nothing,
+// the second was running its job. Both are put back once it is free, together.
 TEST_P(QueueKeeperRelease, ALockedDatabaseHoldsUpOnlyTheKeepersThread) {
-    const pid_t dead_pid = 4242;
-    const std::string worker = Queue::owner_id(static_cast<std::uint64_t>(getpid()), 0, dead_pid);
-    const std::string id = session().transact([&](Session& s) {
-        return queue_.enqueue(s, NewJob{"noop", "{}", "", 0, 0, 0});
-    });
-    ASSERT_EQ(queue_.claim(session(), Queue::runner_owner(worker, 0), 1).size(), 1u);
+    const pid_t dead_pid = 4242, running_pid = 4343;
+    const auto me = static_cast<std::uint64_t>(getpid());
+    const std::string worker = Queue::owner_id(me, 0, dead_pid);
+    const std::string running_worker = Queue::owner_id(me, 1, running_pid);
+    auto enqueue_and_claim = [&](const std::string& owner) {
+        std::string job = session().transact([&](Session& s) {
+            return queue_.enqueue(s, NewJob{"noop", "{}", "", 0, 0, 0});
+        });
+        EXPECT_EQ(queue_.claim(session(), Queue::runner_owner(owner, 0), 1).at(0).id, job);
+        return job;
+    };
+    const std::string id = enqueue_and_claim(worker);
+    const std::string running_id = enqueue_and_claim(running_worker);
 
     QueueKeeper keeper(config_);
     std::promise<void> locked;
@@ -105,24 +114,31 @@ TEST_P(QueueKeeperRelease, ALockedDatabaseHoldsUpOnlyTheKeepersThread) {
     locked.get_future().wait();
     auto slot = std::make_unique<ShmWorkerSlot>();  // the worker had started nothing
     keeper.release_claims(0, dead_pid, *slot, "worker 4242 killed by signal 9");
+    auto running_slot = std::make_unique<ShmWorkerSlot>();
+    running_slot->runners[0].start_job(running_id);
+    keeper.release_claims(1, running_pid, *running_slot, "worker 4343 killed by signal 9");
     EXPECT_FALSE(let_go) << "release_claims waited for the database";
     go = true;
     holder.join();
 
     auto deadline = std::chrono::steady_clock::now() + seconds(10);
-    while (state_of(id) != "available" && std::chrono::steady_clock::now() < deadline)
+    while (keeper.rescued_total() < 2 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(milliseconds(20));
     Job back = queue_.find(session(), id);
     EXPECT_EQ(back.state, "available");
     EXPECT_EQ(back.attempts, 0) << "an unstarted claim cost an attempt";
-    EXPECT_EQ(keeper.rescued_total(), 1u);
+    Job charged = queue_.find(session(), running_id);
+    EXPECT_EQ(charged.state, "available");
+    EXPECT_EQ(charged.attempts, 1) << "the job it was running keeps its attempt";
+    EXPECT_EQ(charged.last_error, "worker 4343 killed by signal 9");
+    EXPECT_EQ(keeper.rescued_total(), 2u);
     // The keeper's thread counts the depth again each second on its own.
     deadline = std::chrono::steady_clock::now() + seconds(5);
-    while (keeper.depth().value("available", -1) != 1 &&
+    while (keeper.depth().value("available", -1) != 2 &&
            std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(milliseconds(20));
-    EXPECT_EQ(keeper.depth().value("available", -1), 1) << keeper.depth().dump();
-    EXPECT_EQ(keeper.final_depth().value("available", -1), 1);
+    EXPECT_EQ(keeper.depth().value("available", -1), 2) << keeper.depth().dump();
+    EXPECT_EQ(keeper.final_depth().value("available", -1), 2);
 }
 DBSUP_BOTH_BACKENDS(QueueKeeperRelease);
 

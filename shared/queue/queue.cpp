@@ -303,28 +303,41 @@ std::pair<Value, Value> worker_prefix(const std::string& worker_owner) {
     return {std::move(prefix), length};
 }
 
+// One dead worker's jobs, in the caller's transaction.
+Queue::TakenBack take_back_worker(Session& s, const Queue::DeadWorker& worker, std::int64_t now) {
+    const Backend backend = s.backend();
+    const auto [prefix, length] = worker_prefix(worker.owner);
+    const Queue::StartedClaims& started = worker.started;
+    Queue::TakenBack out;
+    if (!started.job_ids.empty() || !started.batch_owners.empty())
+        out.charged = take_back_in(
+            s,
+            "state = 'running' AND " + held_by_worker(3, 4) + " AND (" +
+                Queue::id_in(backend, 5) + " OR " +
+                Queue::in_list(backend, "locked_by", 6, "text") + ")",
+            {now, worker.reason, prefix, length, Queue::id_list(backend, started.job_ids),
+             Queue::id_list(backend, started.batch_owners)});
+    out.released = static_cast<std::size_t>(
+        s.execute(kRelease, kPutBack + held_by_worker(2, 3), {now, prefix, length}).affected_rows);
+    return out;
+}
+
 }  // namespace
 
 Queue::TakenBack Queue::release_worker(Session& session, const std::string& worker_owner,
                                        const StartedClaims& started,
                                        const std::string& reason) const {
-    const Backend backend = session.backend();
-    const auto [prefix, length] = worker_prefix(worker_owner);
+    return release_workers(session, {{worker_owner, started, reason}}).at(0);
+}
+
+std::vector<Queue::TakenBack> Queue::release_workers(Session& session,
+                                                     const std::vector<DeadWorker>& workers) const {
     const std::int64_t now = now_ms();
-    // Blocking on purpose: the dead worker's transactions end when its server
-    // backends notice, and its jobs are taken back then.
+    // Blocking on purpose: the dead workers' transactions end when their server
+    // backends notice, and their jobs are taken back then.
     return session.transact([&](Session& s) {
-        TakenBack out;
-        if (!started.job_ids.empty() || !started.batch_owners.empty())
-            out.charged = take_back_in(
-                s,
-                "state = 'running' AND " + held_by_worker(3, 4) + " AND (" + id_in(backend, 5) +
-                    " OR " + in_list(backend, "locked_by", 6, "text") + ")",
-                {now, reason, prefix, length, id_list(backend, started.job_ids),
-                 id_list(backend, started.batch_owners)});
-        out.released = static_cast<std::size_t>(
-            s.execute(kRelease, kPutBack + held_by_worker(2, 3), {now, prefix, length})
-                .affected_rows);
+        std::vector<TakenBack> out;
+        for (const DeadWorker& w : workers) out.push_back(take_back_worker(s, w, now));
         return out;
     });
 }

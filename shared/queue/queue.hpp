@@ -73,11 +73,20 @@ public:
         std::size_t charged = 0;   // started: their attempt counts (dead when out of attempts)
         std::size_t released = 0;  // never started: back as if never claimed
     };
+    struct DeadWorker {
+        std::string owner;  // its owner_id()
+        StartedClaims started;
+        std::string reason;  // the last_error of the jobs it had started
+    };
     /// Takes back every job the worker `worker_owner` held (its process died),
     /// in one transaction; commits. Only a started job keeps its attempt, so a
     /// job that kills its worker ends dead, and its batch neighbours do not.
     TakenBack release_worker(Session& session, const std::string& worker_owner,
                              const StartedClaims& started, const std::string& reason) const;
+    /// release_worker() for several workers in one transaction (one wait for a
+    /// locked database, one commit); one TakenBack per worker, in order.
+    std::vector<TakenBack> release_workers(Session& session,
+                                           const std::vector<DeadWorker>& workers) const;
     /// Takes back running jobs whose lease expired; commits. Returns how many.
     std::size_t rescue_expired(Session& session) const;
     /// Extends the leases of these jobs of the worker `worker_owner`, whichever
