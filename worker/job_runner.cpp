@@ -130,8 +130,8 @@ void JobRunner::work_loop(std::size_t index) {
 // BatchTransaction). A job on another database, a job tried before (it may be
 // what broke, or killed, its last batch: on its own it costs no neighbour an
 // attempt), and any job of a batch that could not commit runs on its own with
-// run_job(). The last commit also claims the next
-// jobs, which it returns (tracked as working, so their leases are renewed).
+// run_job(). The last commit also claims the next jobs, which it returns
+// (tracked as working, so their leases are renewed).
 std::vector<Job> JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_session,
                                         const Runner& runner) {
     const std::int64_t now = Queue::now_ms();
