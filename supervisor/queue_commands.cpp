@@ -7,7 +7,6 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <span>
 #include <sstream>
 #include <string_view>
 #include <stdexcept>

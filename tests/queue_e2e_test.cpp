@@ -83,11 +83,12 @@ protected:
         return json(c).dump();
     }
 
-    /// neighbour: the 7 quick jobs claimed behind the poison; neighbour_attempts:
-    /// the attempts each of them ends with.
+    /// The 7 quick jobs claimed behind the poison run `neighbour_task` with
+    /// `neighbour_payload`, and each ends with `neighbour_attempts`.
     void expect_poison_dead_alone(const std::string& task, const std::string& payload,
                                   const std::string& tasks_toml,
-                                  const std::string& neighbour = "sleep",
+                                  const std::string& neighbour_task = "sleep",
+                                  const std::string& neighbour_payload = R"({"ms": 50})",
                                   int neighbour_attempts = 1);
 
     std::unique_ptr<Session> session_;
@@ -331,13 +332,14 @@ TEST_P(QueueE2ETest, AJobRunningLongerThanItsLeaseKeepsIt) {
 // were started is what the worker's runner thread marked in shared memory.
 void QueueE2ETest::expect_poison_dead_alone(const std::string& task, const std::string& payload,
                                             const std::string& tasks_toml,
-                                            const std::string& neighbour,
+                                            const std::string& neighbour_task,
+                                            const std::string& neighbour_payload,
                                             int neighbour_attempts) {
     TempDir dir;
     std::vector<NewJob> jobs(8);
     jobs[0] = {task, payload, "", 0, 0, 3};  // runs first: priority 0
     for (std::size_t i = 1; i < jobs.size(); ++i)
-        jobs[i] = {neighbour, neighbour == "sleep" ? R"({"ms": 50})" : "{}", "", 1, 0, 3};
+        jobs[i] = {neighbour_task, neighbour_payload, "", 1, 0, 3};
     std::string poison =
         session_->transact([&](Session& s) { return queue().enqueue_many(s, jobs); }).at(0);
     SupervisorProcess sup(dir, "restart_backoff_ms = [10, 100]", {"--workers", "1"}, {},
@@ -396,7 +398,7 @@ TEST_P(QueueE2ETest, AJobWhoseBatchOnTheQueueDatabaseKillsItsWorkerEndsDeadAlone
                                 : "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 "
                                   "FROM c WHERE x < 4000000000) SELECT count(*) FROM c";
     expect_poison_dead_alone("hang", "{}", "[tasks.hang]\nsql = \"" + hang + "\"\n",
-                             "noop", pg ? 2 : 1);
+                             "noop", "{}", pg ? 2 : 1);
     if (pg)  // the killed workers' server processes would sleep on for minutes
         scalar("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
                "WHERE query LIKE '%pg_sleep(600)%' AND pid <> pg_backend_pid()");
