@@ -11,6 +11,7 @@
 #   queue_sql_bench.sh BINARY [JOBS] [REPS]
 set -euo pipefail
 bin="$1"; n="${2:-400000}"; reps="${3:-3}"
+batch=1024  # jobs claimed per turn, as claim_batch in queue_bench.sh
 here="$(cd "$(dirname "$0")" && pwd)"
 pgbench=/usr/lib/postgresql/15/bin/pgbench
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
@@ -30,12 +31,12 @@ one_run() {  # script -> "jobs/s postgres_µs_per_job"
   psql -q "$DBSUP_TEST_PG_URL" -c "VACUUM ANALYZE dbsup_jobs" -c "CHECKPOINT" >/dev/null
   local ticks out jobs
   ticks=$(postgres_cpu_ticks)
-  out="$("$pgbench" -n -M prepared -c 8 -j 2 -T 3 -D 'ids={}' -f "$1" "$DBSUP_TEST_PG_URL" 2>&1)"
+  out="$("$pgbench" -n -M prepared -c 8 -j 2 -T 3 -D 'ids={}' -D "batch=$batch" -f "$1" "$DBSUP_TEST_PG_URL" 2>&1)"
   sleep 0.2  # the postmaster reaps the backends, adding their time to its own
   ticks=$(( $(postgres_cpu_ticks) - ticks ))
-  jobs=$(awk '/actually processed/ {split($NF, t, "/"); print t[1] * 256}' <<<"$out")
+  jobs=$(awk '/actually processed/ {split($NF, t, "/"); print t[1] * b}' b="$batch" <<<"$out")
   [ "${jobs:-0}" -gt 0 ] || { echo "queue_sql_bench: pgbench failed: $out" >&2; exit 1; }
-  echo "$(awk '/^tps/ {printf "%d", $3 * 256}' <<<"$out") $(( ticks * 10000 / jobs ))"
+  echo "$(awk '/^tps/ {printf "%d", $3 * b}' b="$batch" <<<"$out") $(( ticks * 10000 / jobs ))"
 }
 
 sed -e "s/^UPDATE dbsup_jobs SET state = 'succeeded'.*/DELETE FROM dbsup_jobs/" \

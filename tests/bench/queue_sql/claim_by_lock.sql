@@ -6,7 +6,7 @@
 BEGIN;
 SELECT COALESCE(array_agg(id), '{}')::text AS ids FROM (
   SELECT id FROM dbsup_jobs WHERE queue = 'default' AND state = 'available'
-    AND run_at <= 9000000000000 ORDER BY priority, run_at LIMIT 256
+    AND run_at <= 9000000000000 ORDER BY priority, run_at LIMIT :batch::int
     FOR UPDATE SKIP LOCKED) claimed \gset
 UPDATE dbsup_jobs SET state = 'succeeded', attempts = attempts + 1, last_error = NULL,
   finished_at = 2, updated_at = 2
