@@ -31,11 +31,16 @@ one_run() {  # script -> "jobs/s postgres_µs_per_job"
   psql -q "$DBSUP_TEST_PG_URL" -c "VACUUM ANALYZE dbsup_jobs" -c "CHECKPOINT" >/dev/null
   local ticks out jobs
   ticks=$(postgres_cpu_ticks)
-  out="$("$pgbench" -n -M prepared -c 8 -j 2 -T 3 -D 'ids={}' -D "batch=$batch" -f "$1" "$DBSUP_TEST_PG_URL" 2>&1)"
+  out="$("$pgbench" -n -M prepared -c 8 -j 2 -T 3 -D 'ids={}' -D "batch=$batch" -f "$1" \
+    "$DBSUP_TEST_PG_URL" 2>&1)"
   sleep 0.2  # the postmaster reaps the backends, adding their time to its own
   ticks=$(( $(postgres_cpu_ticks) - ticks ))
   jobs=$(awk '/actually processed/ {split($NF, t, "/"); print t[1] * b}' b="$batch" <<<"$out")
   [ "${jobs:-0}" -gt 0 ] || { echo "queue_sql_bench: pgbench failed: $out" >&2; exit 1; }
+  # Every turn is counted as a full claim: the queue must outlast the run.
+  [ "$(psql -tA "$DBSUP_TEST_PG_URL" \
+        -c "SELECT count(*) FROM dbsup_jobs WHERE state = 'available'")" -gt 0 ] ||
+    { echo "queue_sql_bench: the $n jobs ran out within 3 s; give more JOBS" >&2; exit 1; }
   echo "$(awk '/^tps/ {printf "%d", $3 * b}' b="$batch" <<<"$out") $(( ticks * 10000 / jobs ))"
 }
 
