@@ -255,7 +255,7 @@ TEST_P(QueueTest, ADeadWorkersStartedJobsCountTheirAttemptAndTheRestGoBackUntouc
     });
     // Thread 0 was running one[1]; thread 1's whole batch was on the server.
     Queue::StartedClaims started{{one[1].id}, {Queue::runner_owner("dead", 1)}};
-    Queue::TakenBack n = q.release_worker(*session_, "dead", started, "worker died");
+    Queue::TakenBack n = q.release_workers(*session_, {{"dead", started, "worker died"}}).at(0);
     EXPECT_EQ(n.charged, 4u);
     EXPECT_EQ(n.released, 2u);
     for (const Job* j : {&one[0], &one[2]}) {
@@ -274,6 +274,28 @@ TEST_P(QueueTest, ADeadWorkersStartedJobsCountTheirAttemptAndTheRestGoBackUntouc
     EXPECT_EQ(q.find(*session_, other[0].id).state, "running");
 }
 
+// Workers that died together go back in one call: each is charged only for
+// the jobs it had started, with its own reason, and reported in order.
+TEST_P(QueueTest, SeveralDeadWorkersAreTakenBackTogetherEachWithItsOwnCount) {
+    Queue q = queue();
+    for (int i = 0; i < 3; ++i) enqueue(q, job("noop"));
+    std::vector<Job> idle = q.claim(*session_, Queue::runner_owner("idle", 0), 2);
+    std::vector<Job> busy = q.claim(*session_, Queue::runner_owner("busy", 0), 1);
+    ASSERT_EQ(idle.size() + busy.size(), 3u);
+    std::vector<Queue::TakenBack> taken = q.release_workers(
+        *session_, {{"idle", {}, "idle died"}, {"busy", {{busy[0].id}, {}}, "busy died"}});
+    ASSERT_EQ(taken.size(), 2u);
+    EXPECT_EQ(taken[0].charged, 0u);
+    EXPECT_EQ(taken[0].released, 2u);
+    EXPECT_EQ(taken[1].charged, 1u);
+    EXPECT_EQ(taken[1].released, 0u);
+    for (const Job& j : idle) EXPECT_EQ(q.find(*session_, j.id).attempts, 0);
+    Job charged = q.find(*session_, busy[0].id);
+    EXPECT_EQ(charged.state, "available");
+    EXPECT_EQ(charged.attempts, 1);
+    EXPECT_EQ(charged.last_error, "busy died");
+}
+
 // Owner names carry the host name; whatever it holds (a tab, quotes), the list
 // of owners bound as one value (a PostgreSQL array literal, a JSON array) names
 // it exactly.
@@ -283,7 +305,7 @@ TEST_P(QueueTest, AnOwnerNameWithQuotesBracesAndCommasIsMatchedExactly) {
     const std::string worker = "odd\t\"host\\,{x}:1:0:7";
     q.claim(*session_, Queue::runner_owner(worker, 0), 1);
     Queue::StartedClaims started{{}, {Queue::runner_owner(worker, 0)}};
-    Queue::TakenBack n = q.release_worker(*session_, worker, started, "worker died");
+    Queue::TakenBack n = q.release_workers(*session_, {{worker, started, "worker died"}}).at(0);
     EXPECT_EQ(n.charged, 1u);
     EXPECT_EQ(n.released, 0u);
 }

@@ -324,12 +324,6 @@ Queue::TakenBack take_back_worker(Session& s, const Queue::DeadWorker& worker, s
 
 }  // namespace
 
-Queue::TakenBack Queue::release_worker(Session& session, const std::string& worker_owner,
-                                       const StartedClaims& started,
-                                       const std::string& reason) const {
-    return release_workers(session, {{worker_owner, started, reason}}).at(0);
-}
-
 std::vector<Queue::TakenBack> Queue::release_workers(Session& session,
                                                      const std::vector<DeadWorker>& workers) const {
     const std::int64_t now = now_ms();

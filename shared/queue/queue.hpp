@@ -78,13 +78,10 @@ public:
         StartedClaims started;
         std::string reason;  // the last_error of the jobs it had started
     };
-    /// Takes back every job the worker `worker_owner` held (its process died),
-    /// in one transaction; commits. Only a started job keeps its attempt, so a
-    /// job that kills its worker ends dead, and its batch neighbours do not.
-    TakenBack release_worker(Session& session, const std::string& worker_owner,
-                             const StartedClaims& started, const std::string& reason) const;
-    /// release_worker() for several workers in one transaction (one wait for a
-    /// locked database, one commit); one TakenBack per worker, in order.
+    /// Takes back every job these workers held (their processes died), in one
+    /// transaction (one wait for a locked database, one commit); commits. Only
+    /// a started job keeps its attempt, so a job that kills its worker ends
+    /// dead, and its batch neighbours do not. One TakenBack per worker, in order.
     std::vector<TakenBack> release_workers(Session& session,
                                            const std::vector<DeadWorker>& workers) const;
     /// Takes back running jobs whose lease expired; commits. Returns how many.
