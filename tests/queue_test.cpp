@@ -129,6 +129,25 @@ TEST_P(QueueTest, ClaimTakesAtMostTheBatch) {
     EXPECT_EQ(q.claim(*session_, "o", 10).size(), 4u);
 }
 
+// Retention empties the table and (auto)analyze records it as empty; the
+// connection's cached claim plan was made then. A burst after that must be
+// claimed a batch at a time (a plan that re-ran the locking pick per row of
+// the table claimed the whole burst in one go, taking minutes to do it).
+TEST_P(QueueTest, ClaimsStayBoundedAfterTheTableWasAnalyzedEmpty) {
+    Queue q = queue();
+    session_->transact([](Session& s) { s.execute("ANALYZE dbsup_jobs"); });
+    for (int i = 0; i < 8; ++i) ASSERT_TRUE(q.claim(*session_, "o", 32).empty());
+    std::vector<NewJob> burst(3000, job("noop"));
+    session_->transact([&](Session& s) { q.enqueue_many(s, burst); });
+    std::size_t claimed = 0;
+    for (int i = 0; i < 8; ++i) {
+        std::size_t n = q.claim(*session_, "o", 32).size();
+        ASSERT_EQ(n, 32u) << "claim " << i;
+        claimed += n;
+    }
+    EXPECT_EQ(q.counts(*session_).at("running"), static_cast<std::int64_t>(claimed));
+}
+
 TEST_P(QueueTest, FailuresRetryThenGoDeadWithTheLastError) {
     Queue q = queue();
     std::string id = enqueue(q, job("limited"));  // max_attempts 2 from the task

@@ -146,7 +146,7 @@ bool BatchTransaction::complete_pending() {
     send_pipeline();
     if (session_.backend() == Backend::sqlite)
         session_.connection().limit_transaction_time(kNoLimit);  // no job's deadline applies here
-    queue_.bound_lock_holding(session_);  // from here on it holds the jobs' rows
+    queue_.bound_transaction(session_);  // from here on it holds the jobs' rows
     const Backend backend = session_.backend();
     const std::string sql =
         "UPDATE dbsup_jobs SET state = 'succeeded', locked_by = NULL, locked_until = NULL, "

@@ -28,7 +28,7 @@ const QueryLabel kRelease{"release", "dbsup_jobs", "queue"};
 const QueryLabel kTakeBack{"take_back", "dbsup_jobs", "queue"};
 const QueryLabel kRenew{"renew", "dbsup_jobs", "queue"};
 const QueryLabel kPrune{"prune", "dbsup_jobs", "queue"};
-const QueryLabel kLockBound{"set_timeout", "-", "queue"};
+const QueryLabel kLockBound{"set_config", "-", "queue"};
 
 Job job_of(const Row& r) {
     Job j;
@@ -78,10 +78,12 @@ std::mt19937_64& jitter_engine() {
 
 }  // namespace
 
-void Queue::bound_lock_holding(Session& session) const {
+void Queue::bound_transaction(Session& session) const {
     if (session.backend() != Backend::postgresql) return;
-    session.execute(kLockBound, "SET LOCAL idle_in_transaction_session_timeout = " +
-                    std::to_string(config_.lease_s * 1000));
+    session.execute(kLockBound,
+                    "SELECT set_config('idle_in_transaction_session_timeout', '" +
+                        std::to_string(config_.lease_s * 1000) +
+                        "', true), set_config('plan_cache_mode', 'force_custom_plan', true)");
 }
 
 Queue::Queue(QueueConfig config, std::map<std::string, std::int64_t> max_attempts_by_task)
@@ -180,7 +182,7 @@ std::vector<Job> Queue::claim(Session& session, const std::string& owner, std::s
     session.begin(Connection::BeginMode::immediate);  // SQLite: one claimer at a time
     std::vector<Job> jobs;
     try {
-        bound_lock_holding(session);
+        bound_transaction(session);
         jobs = claim_in(session, owner, n);
         session.commit();
     } catch (...) {
@@ -194,12 +196,17 @@ std::vector<Job> Queue::claim_in(Session& session, const std::string& owner, std
     const std::int64_t now = now_ms();
     const bool pg = session.backend() == Backend::postgresql;
     const std::string pick =
-        std::string("SELECT id FROM dbsup_jobs WHERE queue = $4 AND state = 'available' AND "
-                    "run_at <= $3 ORDER BY priority, run_at LIMIT $5") +
-        (pg ? " FOR UPDATE SKIP LOCKED" : "");
+        "SELECT id FROM dbsup_jobs WHERE queue = $4 AND state = 'available' AND "
+        "run_at <= $3 ORDER BY priority, run_at LIMIT $5";
+    // PostgreSQL: the pick is an ARRAY() sub-select, so it runs once, as an
+    // InitPlan, whatever the plan. As `id IN (pick)` a plan made when the table
+    // looked empty re-ran the locking pick for every row of the table: minutes
+    // for a burst, and more rows claimed than LIMIT allows.
+    const std::string which = pg ? "id = ANY(ARRAY(" + pick + " FOR UPDATE SKIP LOCKED))"
+                                 : "id IN (" + pick + ")";
     const std::string sql =
         "UPDATE dbsup_jobs SET state = 'running', attempts = attempts + 1, locked_by = $1, "
-        "locked_until = $2, updated_at = $3 WHERE id IN (" + pick + ") RETURNING " + kColumns;
+        "locked_until = $2, updated_at = $3 WHERE " + which + " RETURNING " + kColumns;
     std::vector<Job> jobs = jobs_of(session.execute(
         kClaim, sql,
         {owner, now + config_.lease_s * 1000, now, config_.name, static_cast<std::int64_t>(n)}));
@@ -211,7 +218,7 @@ std::vector<Job> Queue::claim_in(Session& session, const std::string& owner, std
 
 bool Queue::complete(Session& session, const Job& job, const std::string& owner) const {
     const std::int64_t now = now_ms();
-    bound_lock_holding(session);
+    bound_transaction(session);
     Result r = session.execute(
         kComplete,
         "UPDATE dbsup_jobs SET state = 'succeeded', locked_by = NULL, locked_until = NULL, "
@@ -227,6 +234,7 @@ Queue::Outcome Queue::fail(Session& session, const Job& job, const std::string& 
     const std::int64_t now = now_ms();
     const std::int64_t run_at = dead ? job.run_at_ms : now + retry_delay_ms(job.attempts);
     Result r = session.transact([&](Session& s) {
+        bound_transaction(s);
         return s.execute(
             kFail,
             "UPDATE dbsup_jobs SET state = $4, run_at = $5, last_error = $6, locked_by = NULL, "
@@ -257,6 +265,7 @@ std::size_t Queue::release(Session& session, const std::vector<Job>& jobs,
     for (const Job& job : jobs) ids.push_back(job.id);
     const Backend backend = session.backend();
     return session.transact([&](Session& s) {
+        bound_transaction(s);
         return static_cast<std::size_t>(
             s.execute(kRelease, kPutBack + "locked_by = $2 AND " + id_in(backend, 3),
                       {now_ms(), owner, id_list(backend, ids)})
@@ -338,7 +347,7 @@ std::vector<Queue::TakenBack> Queue::release_workers(Session& session,
 
 std::size_t Queue::rescue_expired(Session& session) const {
     return session.transact([&](Session& s) {
-        bound_lock_holding(s);
+        bound_transaction(s);
         return take_back_in(
             s, unlocked_running(s, "locked_until < $1"),
             {now_ms(), std::string("lease expired: its worker stopped renewing it")});
@@ -354,7 +363,7 @@ std::size_t Queue::renew(Session& session, const std::string& worker_owner,
                         length};
     const std::string in = held_by_worker(1, 4) + " AND " + id_in(session.backend(), 3);
     return session.transact([&](Session& s) {
-        bound_lock_holding(s);
+        bound_transaction(s);
         return static_cast<std::size_t>(
             s.execute(kRenew, "UPDATE dbsup_jobs SET locked_until = $2 WHERE " +
                                   unlocked_running(s, in), params)

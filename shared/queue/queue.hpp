@@ -122,10 +122,15 @@ public:
     static std::int64_t now_ms();
     const QueueConfig& config() const noexcept { return config_; }
 
-    /// PostgreSQL: ends this session if it sits idle in the open transaction
-    /// longer than a lease (a stopped or hung worker), so the row locks it holds
-    /// cannot keep its jobs from being taken back. Cost: none, it travels with BEGIN.
-    void bound_lock_holding(Session& session) const;
+    /// PostgreSQL, for the caller's open transaction: ends this session if it
+    /// sits idle in the transaction longer than a lease (a stopped or hung
+    /// worker), so the row locks it holds cannot keep its jobs from being taken
+    /// back; and plans every statement for its own parameters and the table as
+    /// it is now (force_custom_plan). A cached generic plan made while the table
+    /// was empty scans the whole table per statement once it fills up again.
+    /// Cost: one statement that travels with BEGIN, and planning (tens of
+    /// microseconds a statement, a few statements per batch of jobs).
+    void bound_transaction(Session& session) const;
 
 private:
     std::int64_t default_max_attempts(const std::string& task) const;
