@@ -23,8 +23,10 @@ struct SqliteSettings {
 struct DatabaseConfig {
     std::string name;
     DatabaseUrl url;
-    std::int64_t pool_size = 5;
-    std::int64_t max_overflow = 2;
+    /// 0 until resolved: a worker's job threads each hold one session per
+    /// database, so ConfigLoader sizes the pool to [worker] threads unless set.
+    std::int64_t pool_size = 0;
+    std::int64_t max_overflow = 0;
     std::int64_t pool_timeout_ms = 5000;
     bool pre_ping = true;
     std::int64_t recycle_s = 3600;
@@ -60,6 +62,7 @@ struct QueueConfig {
     std::string name = "default";           // the queue these workers take jobs from
     std::int64_t retry_base_ms = 1000;      // a failed job waits up to base*2^(attempt-1)
     std::int64_t retry_max_ms = 600000;     // ... capped here (full jitter)
+    std::int64_t max_payload_bytes = 4 * 1024 * 1024;  // larger payloads are refused at enqueue
 };
 
 struct MonitoringConfig {

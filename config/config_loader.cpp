@@ -5,11 +5,14 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <cctype>
 #include <sstream>
 
 #include "config/config_error.hpp"
+#include "config/names.hpp"
+#include "config/sql_text.hpp"
 #include "config/section_reader.hpp"
 
 namespace dbsup {
@@ -17,16 +20,6 @@ namespace {
 
 constexpr std::int64_t kHour = 3'600'000;
 constexpr std::int64_t kDaySeconds = 86'400;
-
-// Letters, digits, _ and -, not starting with a digit or -, at most 63 characters.
-bool valid_name(const std::string& name) {
-    if (name.empty() || name.size() > 63 || std::isdigit(static_cast<unsigned char>(name[0])) ||
-        name[0] == '-')
-        return false;
-    for (char c : name)
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
-    return true;
-}
 
 class FileParser {
 public:
@@ -46,6 +39,7 @@ public:
         if (config_.databases.empty()) add_default_database();
         check_references();
         if (!diagnostics_.empty()) throw ConfigError(std::move(diagnostics_));
+        ConfigLoader::size_pools(config_);
         return std::move(config_);
     }
 
@@ -86,11 +80,10 @@ private:
             std::string name(key.str());
             const toml::table* sub = all.table(name.c_str());
             if (!sub) continue;
-            if (valid_name(name))
+            if (is_valid_name(name))
                 read(name, *sub);
             else
-                all.error(name.c_str(), std::string("a ") + what +
-                                            " name must be letters, digits, _ or -");
+                all.error(name.c_str(), std::string("a ") + what + " name must be " + kNameRule);
         }
     }
 
@@ -157,8 +150,10 @@ private:
         r.integer("lease_s", q.lease_s, 1, kDaySeconds);
         r.integer("retention_s", q.retention_s, 0, 3650 * kDaySeconds);
         r.string("name", q.name, false);
+        if (!is_valid_name(q.name)) r.error("name", std::string("a queue name must be ") + kNameRule);
         r.integer("retry_base_ms", q.retry_base_ms, 0, kDaySeconds * 1000);
         r.integer("retry_max_ms", q.retry_max_ms, 0, kDaySeconds * 1000);
+        r.integer("max_payload_bytes", q.max_payload_bytes, 2, 1024 * 1024 * 1024);
         if (q.retry_base_ms > q.retry_max_ms)
             r.error("retry_max_ms", "must be at least retry_base_ms");
         r.finish();
@@ -202,6 +197,11 @@ private:
             task.name = name;
             r.string("database", task.database, false);
             if (r.require("sql")) r.string_list("sql", task.sql);
+            for (const std::string& sql : task.sql)
+                if (std::size_t n = count_sql_statements(sql); n != 1)
+                    r.error("sql", "each string must hold exactly one statement, this one has " +
+                                       std::to_string(n) +
+                                       "; give several as a list: sql = [\"...\", \"...\"]");
             r.integer("max_attempts", task.max_attempts, 1, 1000);
             r.integer("timeout_ms", task.timeout_ms, 1, 24 * kHour);
             r.finish();
@@ -225,19 +225,26 @@ private:
 
     void reference_error(std::initializer_list<std::string> path, const char* key,
                          const std::string& value) {
+        // Any step may be missing or not a table (`queue = 1`): already reported,
+        // so the region falls back to the file's.
         const toml::node* node = &root_;
         std::string dotted;
         for (const std::string& part : path) {
-            node = node->as_table()->get(part);
+            node = child(node, part.c_str());
             if (!dotted.empty()) dotted += '.';
             dotted += part;
         }
-        const toml::node* value_node = node ? node->as_table()->get(key) : nullptr;
+        const toml::node* value_node = child(node, key);
         const toml::source_region& region = value_node ? value_node->source() : root_.source();
         diagnostics_.push_back({file_ + ":" + std::to_string(region.begin.line) + ":" +
                                     std::to_string(region.begin.column),
                                 dotted + "." + key,
                                 "names database \"" + value + "\", which is not configured"});
+    }
+
+    static const toml::node* child(const toml::node* node, const char* key) {
+        const toml::table* table = node ? node->as_table() : nullptr;
+        return table ? table->get(key) : nullptr;
     }
 
     const toml::table& root_;
@@ -247,11 +254,17 @@ private:
 };
 
 std::string read_file(const std::string& path) {
+    auto refuse = [&](const std::string& why) {
+        return ConfigError({{path, "", "cannot read the config file: " + why}});
+    };
+    // A directory opens, and reads as nothing: that must not mean "the defaults".
+    std::error_code error;
+    if (std::filesystem::is_directory(path, error)) throw refuse("it is a directory");
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw ConfigError({{path, "", "cannot read the config file: " +
-                                               std::string(std::strerror(errno))}});
+    if (!in) throw refuse(std::strerror(errno));
     std::ostringstream text;
     text << in.rdbuf();
+    if (in.bad()) throw refuse(std::strerror(errno));
     return text.str();
 }
 
@@ -263,6 +276,11 @@ EnvLookup process_environment() {
         if (!value) return std::nullopt;
         return std::string(value);
     };
+}
+
+void ConfigLoader::size_pools(Config& config) {
+    for (auto& [name, db] : config.databases)
+        if (db.pool_size == 0) db.pool_size = config.worker.threads;
 }
 
 Config ConfigLoader::load_file(const std::string& path) {

@@ -27,6 +27,10 @@ public:
     /// Database "main" from DATABASE_TYPE, _NAME, _USER, _PASSWORD, _HOST, _PORT, _SSL;
     /// SQLite dbsupervisor.db when none is set. @throws ConfigError
     static Config from_environment(const EnvLookup& env);
+    /// Gives every database whose pool_size is unset (0) one connection per
+    /// job thread ([worker] threads): what a worker really uses, so the
+    /// defaults fit a default PostgreSQL (max_connections 100) for a few hosts.
+    static void size_pools(Config& config);
 };
 
 }  // namespace dbsup

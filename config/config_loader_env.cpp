@@ -62,6 +62,7 @@ Config ConfigLoader::from_environment(const EnvLookup& env) {
     }
     config.databases["main"] = std::move(db);
     if (!diagnostics.empty()) throw ConfigError(std::move(diagnostics));
+    size_pools(config);
     return config;
 }
 

@@ -37,6 +37,27 @@ std::string percent_decode(const std::string& text, const char* what) {
     return out;
 }
 
+// The inverse of percent_decode(): every byte but the unreserved ones escaped,
+// so whatever a name holds ('?', ':', '@', '/', '%') parses back the same.
+std::string percent_encode(const std::string& text) {
+    static const char* kHex = "0123456789ABCDEF";
+    std::string out;
+    for (char c : text) {
+        const auto u = static_cast<unsigned char>(c);
+        const bool unreserved = (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') ||
+                                (u >= '0' && u <= '9') || c == '-' || c == '.' || c == '_' ||
+                                c == '~';
+        if (unreserved) {
+            out += c;
+        } else {
+            out += '%';
+            out += kHex[u >> 4];
+            out += kHex[u & 15];
+        }
+    }
+    return out;
+}
+
 DatabaseUrl parse_sqlite(const std::string& rest) {
     DatabaseUrl url;
     url.backend = Backend::sqlite;
@@ -139,11 +160,11 @@ DatabaseUrl DatabaseUrl::parse(const std::string& text) {
 std::string DatabaseUrl::redacted() const {
     if (backend == Backend::sqlite) return is_memory() ? "sqlite::memory:" : "sqlite:///" + path;
     std::string out = "postgresql://";
-    if (!user.empty()) out += user + (password ? ":***@" : "@");
-    out += host + ":" + std::to_string(port) + "/" + dbname;
+    if (!user.empty()) out += percent_encode(user) + (password ? ":***@" : "@");
+    out += host + ":" + std::to_string(port) + "/" + percent_encode(dbname);
     char sep = '?';
     for (const auto& [name, value] : params) {
-        out += sep + name + "=" + value;
+        out += sep + name + "=" + percent_encode(value);
         sep = '&';
     }
     return out;

@@ -29,7 +29,9 @@ struct DatabaseUrl {
 
     /// Parses a URL. @throws std::invalid_argument with what is wrong (never the password).
     static DatabaseUrl parse(const std::string& text);
-    /// The URL with any password replaced by "***": safe to print.
+    /// The URL with any password replaced by "***": safe to print. Names and
+    /// parameter values are percent-encoded, so without a password it parses
+    /// back to the same URL (the resolved configuration handed to workers).
     std::string redacted() const;
     bool is_memory() const { return backend == Backend::sqlite && path == ":memory:"; }
 };

@@ -76,7 +76,7 @@ void SectionReader::number(const char* key, double& out, double min, double max)
     expected << "a number from " << min << " to " << max;
     if (!node->is_number()) return wrong(key, *node, expected.str());
     double value = *node->value<double>();
-    if (value < min || value > max) {
+    if (!(value >= min && value <= max)) {  // nan compares false both ways: refused too
         std::ostringstream got;
         got << value;
         return error(key, "expected " + expected.str() + ", got " + got.str());

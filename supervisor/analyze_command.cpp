@@ -1,5 +1,7 @@
 #include "supervisor/analyze_command.hpp"
 
+#include "config/sql_text.hpp"
+
 #include <charconv>
 #include <iostream>
 
@@ -23,6 +25,12 @@ int AnalyzeCommand::run(const Config& config, const AnalyzeOptions& o) {
     if (!config.databases.contains(o.database)) {
         std::cerr << "error: analyze --db: no database named '" << o.database
                   << "' is configured (" << config.source << ")\n";
+        return kExitUsage;
+    }
+    // EXPLAIN ANALYZE runs the statement: a second one after it ("...; COMMIT;
+    // DELETE ...") would run outside the rollback that keeps analyze harmless.
+    if (std::size_t n = count_sql_statements(o.sql); n != 1) {
+        std::cerr << "error: analyze: expected exactly one SQL statement, got " << n << "\n";
         return kExitUsage;
     }
     Params params;

@@ -43,15 +43,27 @@ std::string unhealthy_because(const nlohmann::json& stats) {
     return "";
 }
 
+constexpr std::size_t kMaxConnections = 32;   // beyond: closed at once
+constexpr std::uint32_t kMaxHeaderBytes = 8192;  // a GET needs far less; no body at all
+constexpr auto kAcceptRetry = std::chrono::milliseconds(100);  // after EMFILE and the like
+
 // One request, one answer, then the connection closes.
 class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
 public:
-    HttpExchange(tcp::socket socket, std::shared_ptr<MetricsServer::Pages> pages)
-        : stream_(std::move(socket)), pages_(std::move(pages)) {}
+    HttpExchange(tcp::socket socket, std::shared_ptr<MetricsServer::Pages> pages,
+                 std::shared_ptr<std::size_t> open)
+        : stream_(std::move(socket)), pages_(std::move(pages)), open_(std::move(open)) {
+        ++*open_;
+        parser_.header_limit(kMaxHeaderBytes);
+        parser_.body_limit(0);
+    }
+    ~HttpExchange() { --*open_; }
+    HttpExchange(const HttpExchange&) = delete;
+    HttpExchange& operator=(const HttpExchange&) = delete;
 
     void start() {
         stream_.expires_after(std::chrono::seconds(5));  // a silent client is dropped
-        http::async_read(stream_, buffer_, request_,
+        http::async_read(stream_, buffer_, parser_,
                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
                              if (!ec) self->answer();
                          });
@@ -59,10 +71,11 @@ public:
 
 private:
     void answer() {
-        const auto target = request_.target();
-        response_.version(request_.version());
+        const auto& request = parser_.get();
+        const auto target = request.target();
+        response_.version(request.version());
         response_.keep_alive(false);
-        if (request_.method() != http::verb::get && request_.method() != http::verb::head) {
+        if (request.method() != http::verb::get && request.method() != http::verb::head) {
             respond(http::status::method_not_allowed, "text/plain", "GET only\n");
         } else if (target == "/metrics") {
             respond(http::status::ok, "text/plain; version=0.0.4; charset=utf-8", pages_->metrics);
@@ -88,15 +101,16 @@ private:
 
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
-    http::request<http::string_body> request_;
+    http::request_parser<http::empty_body> parser_;
     http::response<http::string_body> response_;
     std::shared_ptr<MetricsServer::Pages> pages_;
+    std::shared_ptr<std::size_t> open_;  // exchanges alive (the loop's thread only)
 };
 
 }  // namespace
 
 MetricsServer::MetricsServer(boost::asio::io_context& io, const std::string& listen)
-    : acceptor_(io) {
+    : acceptor_(io), retry_(io) {
     const tcp::endpoint endpoint = parse_listen(listen);
     boost::system::error_code ec;
     acceptor_.open(endpoint.protocol(), ec);
@@ -129,8 +143,22 @@ void MetricsServer::update(const nlohmann::json& stats) {
 void MetricsServer::accept() {
     acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
         if (ec == boost::asio::error::operation_aborted) return;
-        if (!ec) std::make_shared<HttpExchange>(std::move(socket), pages_)->start();
-        accept();
+        if (ec) {
+            // Out of descriptors (EMFILE) or the like: accepting again at once
+            // would fail at once, in a loop that takes the supervisor's CPU.
+            if (!accept_error_logged_)
+                spdlog::warn("metrics: cannot accept a connection: {}", ec.message());
+            accept_error_logged_ = true;
+            retry_.expires_after(kAcceptRetry);
+            retry_.async_wait([this](boost::system::error_code e) {
+                if (!e) accept();
+            });
+            return;
+        }
+        accept_error_logged_ = false;
+        if (*open_ < kMaxConnections)
+            std::make_shared<HttpExchange>(std::move(socket), pages_, open_)->start();
+        accept();  // a connection beyond the limit closes with `socket`
     });
 }
 

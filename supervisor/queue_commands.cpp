@@ -6,6 +6,7 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string_view>
@@ -230,18 +231,18 @@ int QueueCommands::jobs(const Config& config, const JobsOptions& o) {
     if (o.action == "list") return print_jobs(queue.list(session, o.state, o.task, o.limit), o.json);
     if (o.action == "counts") return print_counts(queue, session, o.json);
     if (o.action == "retry" && o.all_dead) {
-        std::cout << queue.retry(session, "") << " dead job(s) made available again\n";
+        std::cout << queue.retry_all_dead(session) << " dead job(s) made available again\n";
         return kExitOk;
     }
     if (o.id.empty()) return usage_error("jobs " + o.action + ": give a job ID");
     if (o.action == "show") {
-        Job job = queue.find(session, o.id);
-        if (job.id.empty()) throw std::runtime_error("no job with id " + o.id);
-        std::cout << job_json(job).dump(2) << "\n";
+        std::optional<Job> job = queue.find(session, o.id);
+        if (!job) throw std::runtime_error("no job with id " + o.id);
+        std::cout << job_json(*job).dump(2) << "\n";
         return kExitOk;
     }
     if (o.action == "retry") {
-        if (queue.retry(session, o.id) == 0)
+        if (!queue.retry(session, o.id))
             throw std::runtime_error("job " + o.id + " is not dead or available (or does not exist)");
         std::cout << "job " << o.id << " is available again\n";
         return kExitOk;

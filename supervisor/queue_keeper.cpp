@@ -13,11 +13,22 @@ namespace dbsup {
 namespace {
 
 constexpr auto kRetryEvery = std::chrono::seconds(1);
+// No statement of the keeper waits longer than this for a lock: a killed
+// worker's backend may hold its rows a while, and a stopping supervisor must
+// exit in bounded time (what is not put back then waits for lease expiry).
+constexpr std::int64_t kWaitLimitMs = 2000;
+// Old succeeded jobs are deleted this many per transaction, so pruning a
+// backlog never holds many rows (or the keeper) for long.
+constexpr std::size_t kPruneBatch = 1000;
+constexpr auto kPruneEvery = std::chrono::seconds(60);
+constexpr auto kPruneSlice = std::chrono::milliseconds(500);
 
 }  // namespace
 
-QueueKeeper::QueueKeeper(const Config& config)
-    : queue_(Queue::from_config(config)), database_(config.queue.database) {
+QueueKeeper::QueueKeeper(const Config& config, std::chrono::milliseconds prune_delay)
+    : queue_(Queue::from_config(config)),
+      database_(config.queue.database),
+      prune_delay_(prune_delay) {
     // Signals are the event loop's: the keeper's thread starts with all blocked.
     sigset_t all, old;
     sigfillset(&all);
@@ -49,16 +60,25 @@ void QueueKeeper::release_claims(std::size_t slot, pid_t pid, const ShmWorkerSlo
     wake_.notify_one();
 }
 
+void QueueKeeper::release_orphans(std::vector<Orphan> orphans) {
+    {
+        std::lock_guard lock(mutex_);
+        for (Orphan& o : orphans) pending_.push_back({o.slot, o.pid, std::move(o.worker)});
+    }
+    wake_.notify_one();
+}
+
 void QueueKeeper::run() noexcept {
     std::vector<Release> waiting;  // handed over, not yet put back
     Clock::time_point next_depth = Clock::now();
     Clock::time_point next_retry = Clock::time_point::max();
+    Clock::time_point next_prune = Clock::now() + prune_delay_;
     for (;;) {
         std::vector<Release> fresh;
         bool stopping = false;
         {
             std::unique_lock lock(mutex_);
-            wake_.wait_until(lock, std::min(next_depth, next_retry),
+            wake_.wait_until(lock, std::min({next_depth, next_retry, next_prune}),
                              [this] { return stopping_ || !pending_.empty(); });
             fresh.swap(pending_);
             stopping = stopping_;
@@ -72,6 +92,24 @@ void QueueKeeper::run() noexcept {
         }
         if (stopping) return;
         if (Clock::now() >= next_depth) next_depth = count_depth();
+        if (Clock::now() >= next_prune) next_prune = prune();
+    }
+}
+
+QueueKeeper::Clock::time_point QueueKeeper::prune() noexcept {
+    const auto until = Clock::now() + kPruneSlice;
+    try {
+        Session& session = DatabaseManager::instance().session(database_);
+        std::size_t n = kPruneBatch;
+        while (n == kPruneBatch && Clock::now() < until) {
+            n = queue_.prune(session, kPruneBatch);
+            pruned_total_ += n;
+        }
+        // A backlog is worked off in slices, the rest of the keeper's work between them.
+        return n == kPruneBatch ? Clock::now() : Clock::now() + kPruneEvery;
+    } catch (const std::exception& e) {
+        spdlog::warn("supervisor: cannot prune old succeeded jobs: {}", e.what());
+        return Clock::now() + kPruneEvery;
     }
 }
 
@@ -81,7 +119,8 @@ void QueueKeeper::try_releases(std::vector<Release>& releases, bool last) noexce
         std::vector<Queue::DeadWorker> workers;
         for (const Release& r : releases) workers.push_back(r.worker);
         Session& session = DatabaseManager::instance().session(database_);
-        std::vector<Queue::TakenBack> taken = queue_.release_workers(session, workers);
+        std::vector<Queue::TakenBack> taken =
+            queue_.release_workers(session, workers, kWaitLimitMs);
         for (std::size_t i = 0; i < releases.size(); ++i) {
             const Queue::TakenBack& n = taken[i];
             rescued_total_ += n.charged + n.released;

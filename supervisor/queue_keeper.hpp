@@ -1,6 +1,7 @@
 // The supervisor's side of the job queue: it takes back the claims of a worker
-// that died (at once, instead of waiting for their leases to expire) and counts
-// the queue's depth for the stats file. Both talk to the database on the
+// that died (at once, instead of waiting for their leases to expire), counts
+// the queue's depth for the stats file, and prunes succeeded jobs past their
+// retention (in bounded batches, one pruner per database at a time). Both talk to the database on the
 // keeper's own thread, with its own session from the process's DatabaseManager,
 // so a database that is locked, slow or away never stalls the supervisor's
 // event loop (no stats, no respawns); it is logged, never fatal here.
@@ -26,8 +27,10 @@ namespace dbsup {
 
 class QueueKeeper {
 public:
-    /// Starts the keeper's thread; it counts the depth at once.
-    explicit QueueKeeper(const Config& config);
+    /// Starts the keeper's thread; it counts the depth at once and prunes
+    /// after `prune_delay`, then every minute (at once again while a backlog lasts).
+    explicit QueueKeeper(const Config& config,
+                         std::chrono::milliseconds prune_delay = std::chrono::seconds(10));
     /// stop(): what is still to put back is tried once more first.
     ~QueueKeeper();
     QueueKeeper(const QueueKeeper&) = delete;
@@ -40,6 +43,14 @@ public:
     /// release that fails (the database locked or away) is tried every second.
     void release_claims(std::size_t slot, pid_t pid, const ShmWorkerSlot& shm,
                         const std::string& reason);
+    /// A worker of a crashed supervisor that died with it, as its stale segment tells.
+    struct Orphan {
+        std::size_t slot;
+        pid_t pid;
+        Queue::DeadWorker worker;
+    };
+    /// Puts back every job these workers held, as release_claims() does.
+    void release_orphans(std::vector<Orphan> orphans);
     /// The claims a dead worker had started, as its runner threads marked them.
     static Queue::StartedClaims started_claims(const ShmWorkerSlot& shm,
                                                const std::string& worker_owner);
@@ -56,6 +67,7 @@ public:
     /// database's time however many finished jobs the table keeps.
     static std::chrono::steady_clock::duration depth_wait(std::chrono::steady_clock::duration took);
     std::uint64_t rescued_total() const noexcept { return rescued_total_.load(); }
+    std::uint64_t pruned_total() const noexcept { return pruned_total_.load(); }
 
 private:
     using Clock = std::chrono::steady_clock;
@@ -73,10 +85,14 @@ private:
     void log_failure(Release& release, bool last, const std::exception& e) noexcept;
     /// Counts the depth; returns when to count next.
     Clock::time_point count_depth() noexcept;
+    /// Prunes for at most half a second; returns when to prune next.
+    Clock::time_point prune() noexcept;
 
     Queue queue_;
     std::string database_;
+    std::chrono::milliseconds prune_delay_;
     std::atomic<std::uint64_t> rescued_total_{0};
+    std::atomic<std::uint64_t> pruned_total_{0};
     bool depth_error_logged_ = false;  // the keeper's thread only (or after stop)
 
     mutable std::mutex mutex_;

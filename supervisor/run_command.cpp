@@ -16,6 +16,7 @@
 #include "shared/queue/queue_schema.hpp"
 #include "supervisor/cli.hpp"
 #include "supervisor/metrics_server.hpp"
+#include "supervisor/pidfile.hpp"
 #include "supervisor/supervisor.hpp"
 
 namespace dbsup {
@@ -43,35 +44,16 @@ void check_stats_directory(const std::string& stats_file) {
                             "directory " + dir.string() + " does not exist or is not writable"}});
 }
 
-// A pidfile whose pid is alive means another supervisor: refuse to start.
-class Pidfile {
-public:
-    explicit Pidfile(std::string path) : path_(std::move(path)) {
-        if (path_.empty()) return;
-        std::ifstream in(path_);
-        pid_t other = 0;
-        if (in >> other && other > 0 && other != getpid() &&
-            (::kill(other, 0) == 0 || errno == EPERM))
-            throw ConfigError({{path_, "supervisor.pidfile",
-                                "another supervisor (pid " + std::to_string(other) +
-                                    ") is running with this pidfile"}});
-        std::ofstream(path_) << getpid() << "\n";
-    }
-    ~Pidfile() {
-        if (!path_.empty()) std::filesystem::remove(path_);
-    }
-
-private:
-    std::string path_;
-};
-
-// Every worker may open pool_size + max_overflow connections to each database:
-// a PostgreSQL server that cannot take that many more is refused up front,
-// instead of failing workers one by one under load.
+// Every worker may open pool_size + max_overflow connections to each database,
+// and one more to the queue's (its housekeeping's own): a PostgreSQL server
+// that cannot take that many more is refused up front, instead of failing
+// workers one by one under load.
 void check_connection_capacity(const Config& config) {
     for (const auto& [name, db] : config.databases) {
         if (db.url.backend != Backend::postgresql) continue;
-        std::int64_t needed = config.supervisor.workers * (db.pool_size + db.max_overflow);
+        const std::int64_t housekeeping = name == config.queue.database ? 1 : 0;
+        std::int64_t needed =
+            config.supervisor.workers * (db.pool_size + db.max_overflow + housekeeping);
         Result r;
         try {
             r = DatabaseManager::instance().transact(name, [](Session& s) {
@@ -91,7 +73,8 @@ void check_connection_capacity(const Config& config) {
             throw ConfigError({{config.source, "databases." + name + ".pool_size",
                                 std::to_string(config.supervisor.workers) + " workers x (pool_size " +
                                     std::to_string(db.pool_size) + " + max_overflow " +
-                                    std::to_string(db.max_overflow) + ") = " +
+                                    std::to_string(db.max_overflow) +
+                                    (housekeeping ? " + 1 housekeeping" : "") + ") = " +
                                     std::to_string(needed) +
                                     " connections, but the server takes " + std::to_string(free) +
                                     " more (max_connections " + std::to_string(max) + " - " +

@@ -1,6 +1,7 @@
 #include "supervisor/stats_writer.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,32 +12,15 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "shared/clock.hpp"
+#include "shared/utf8.hpp"
+
 namespace dbsup {
 namespace {
 
 using nlohmann::json;
 
 constexpr const char* kWorkerStates[] = {"empty", "starting", "ready", "draining", "stopped"};
-
-std::uint64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL +
-           static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-std::string utc_now() {
-    auto now = std::chrono::system_clock::now();
-    std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
-    std::tm tm{};
-    gmtime_r(&seconds, &tm);
-    char buffer[32];
-    std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &tm);
-    char out[40];
-    std::snprintf(out, sizeof out, "%s.%03dZ", buffer, static_cast<int>(ms.count()));
-    return out;
-}
 
 std::uint64_t rss_bytes(pid_t pid) {
     std::ifstream statm("/proc/" + std::to_string(pid) + "/statm");
@@ -76,10 +60,13 @@ json labels(const std::map<std::string, LabelTotals>& totals,
 }
 
 void write_atomically(const std::string& path, const std::string& text) {
-    std::string tmp = path + ".tmp." + std::to_string(getpid());
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    // mkostemp: a fresh name opened with O_EXCL, so a symlink or file planted
+    // beside the stats file is never written through.
+    std::string tmp = path + ".tmp.XXXXXX";
+    int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
     if (fd < 0) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
-    bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+    bool ok = ::fchmod(fd, 0644) == 0 &&
+              ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
               ::fsync(fd) == 0;
     ok = ::close(fd) == 0 && ok;
     if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -275,6 +262,27 @@ json StatsWriter::document(const SupervisorView& view, const ShmSegment& segment
         {"health", health_json(view.health, pools)}};
 }
 
+std::string StatsWriter::label_value(std::string_view raw) {
+    std::string out;
+    out.reserve(raw.size());
+    for (std::size_t i = 0; i < raw.size();) {
+        const std::size_t n = utf8::char_length(raw.substr(i));
+        if (n == 0) {  // not UTF-8: the replacement character, as the exposition format needs UTF-8
+            out += "\xEF\xBF\xBD";
+            ++i;
+            continue;
+        }
+        const char c = raw[i];
+        if (c == '\\' || c == '"') out += '\\';
+        if (c == '\n')
+            out += "\\n";
+        else
+            out.append(raw.substr(i, n));
+        i += n;
+    }
+    return out;
+}
+
 std::string StatsWriter::prometheus(const json& doc) {
     std::ostringstream out;
     auto gauge = [&](const char* name, const char* help, const json& value) {
@@ -297,7 +305,7 @@ std::string StatsWriter::prometheus(const json& doc) {
                     ? "# HELP dbsup_queue_jobs Jobs in the queue table by state.\n"
                       "# TYPE dbsup_queue_jobs gauge\n"
                     : "")
-            << "dbsup_queue_jobs{state=\"" << state << "\"} " << n.dump() << "\n";
+            << "dbsup_queue_jobs{state=\"" << label_value(state) << "\"} " << n.dump() << "\n";
     // Labelled series: one HELP/TYPE per metric, then one line per label value.
     auto labelled = [&](const std::string& metric, const char* help, const json& rows,
                         const char* label, const char* field) {
@@ -305,7 +313,7 @@ std::string StatsWriter::prometheus(const json& doc) {
         out << "# HELP dbsup_" << metric << " " << help << "\n# TYPE dbsup_" << metric
             << (metric.ends_with("_total") ? " counter" : " gauge") << "\n";
         for (const auto& [key, row] : rows.items())
-            out << "dbsup_" << metric << "{" << label << "=\"" << key << "\"} "
+            out << "dbsup_" << metric << "{" << label << "=\"" << label_value(key) << "\"} "
                 << row[field].dump() << "\n";
     };
     for (const char* f : {"size", "in_use", "idle", "overflow", "checkouts_total",
@@ -328,7 +336,8 @@ std::string StatsWriter::prometheus(const json& doc) {
         out << "# HELP dbsup_query_errors_by_class_total Failed queries by error class.\n"
                "# TYPE dbsup_query_errors_by_class_total counter\n";
         for (const auto& [cls, n] : doc["queries"]["errors_by_class"].items())
-            out << "dbsup_query_errors_by_class_total{class=\"" << cls << "\"} " << n.dump()
+            out << "dbsup_query_errors_by_class_total{class=\"" << label_value(cls) << "\"} "
+                << n.dump()
                 << "\n";
     }
     for (const char* f : {"hits_total", "misses_total", "evictions_total"})
@@ -358,7 +367,9 @@ std::string StatsWriter::prom_path(const std::string& json_path) {
 }
 
 void StatsWriter::write(const std::string& path, const json& document) {
-    write_atomically(path, document.dump(2) + "\n");
+    // Names come from data (task names in the jobs table): bytes that are not
+    // UTF-8 become U+FFFD instead of failing every later write.
+    write_atomically(path, document.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
     write_atomically(prom_path(path), prometheus(document));
 }
 

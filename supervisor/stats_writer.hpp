@@ -8,6 +8,7 @@
 #include <array>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -62,6 +63,9 @@ public:
     static std::string prometheus(const nlohmann::json& document);
     /// Writes path and path-with-.prom atomically. @throws std::runtime_error naming the file.
     static void write(const std::string& path, const nlohmann::json& document);
+    /// A Prometheus label value: backslash, quote and newline escaped as the
+    /// text exposition format says, bytes that are not UTF-8 replaced (U+FFFD).
+    static std::string label_value(std::string_view raw);
     /// "x/stats.json" -> "x/stats.prom".
     static std::string prom_path(const std::string& json_path);
 };

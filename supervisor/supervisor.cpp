@@ -1,19 +1,24 @@
 #include "supervisor/supervisor.hpp"
 
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/process/args.hpp>
 #include <boost/process/child.hpp>
 #include <boost/process/exe.hpp>
+#include <boost/process/extend.hpp>
 #include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <thread>
+#include <utility>
 
 #include "config/config_error.hpp"
 #include "config/config_printer.hpp"
+#include "shared/clock.hpp"
 #include "shared/log_file.hpp"
 #include "worker/exit_codes.hpp"
 
@@ -24,11 +29,19 @@ constexpr auto kTick = std::chrono::milliseconds(100);
 constexpr auto kStableRun = std::chrono::minutes(1);  // a crash after this resets the backoff
 constexpr auto kSpawnStagger = std::chrono::milliseconds(5);
 
-std::uint64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL +
-           static_cast<std::uint64_t>(ts.tv_nsec);
+// Runs in the forked child before exec: only async-signal-safe calls. Every
+// descriptor above stderr is marked close-on-exec, so a worker inherits none
+// of the supervisor's (the metrics listener, whose port a restarted supervisor
+// could not bind while old workers drain; database sockets; accepted HTTP
+// connections). Marked, not closed: Boost.Process reports a failed exec
+// through a pipe of its own that must stay open until exec.
+void close_on_exec_above_stderr() noexcept {
+    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+    const long max = ::sysconf(_SC_OPEN_MAX);  // kernels before 5.11: one by one
+    for (int fd = 3; fd < (max > 0 ? max : 1024); ++fd) {
+        const int flags = ::fcntl(fd, F_GETFD);
+        if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    }
 }
 
 std::string describe(int status) {
@@ -51,14 +64,31 @@ const char* to_string(Supervisor::State state) noexcept {
     return "unknown";
 }
 
-namespace {
 // Segments of supervisors that died by SIGKILL are cleared before ours is made.
-std::string clean_and_name() {
-    if (std::size_t n = ShmSegment::remove_stale_segments())
-        spdlog::info("supervisor: removed {} stale shared memory segment(s)", n);
+// A crashed supervisor's workers that died with it could not say which claims
+// they had started; their slots still can: those workers are remembered, to be
+// taken back like any dead worker's (only started jobs pay an attempt).
+std::string Supervisor::clean_and_name() {
+    const std::size_t n = ShmSegment::remove_stale_segments([this](const ShmSegment& stale) {
+        const auto supervisor = stale.header().supervisor_pid.load();
+        for (std::size_t i = 0; i < stale.slot_count(); ++i) {
+            const ShmWorkerSlot& slot = stale.slot(i);
+            const auto pid = static_cast<pid_t>(slot.pid.load());
+            if (pid <= 0 || ShmSegment::process_alive(static_cast<std::uint64_t>(pid)))
+                continue;  // a live one drains by itself
+            const std::string owner =
+                Queue::owner_id(supervisor, i, static_cast<std::uint64_t>(pid));
+            orphans_.push_back({i, pid,
+                                {owner, QueueKeeper::started_claims(slot, owner),
+                                 "worker " + std::to_string(pid) + " died with its supervisor (pid " +
+                                     std::to_string(supervisor) + ")"}});
+        }
+    });
+    if (n > 0)
+        spdlog::info("supervisor: removed {} stale shared memory segment(s); taking back the "
+                     "claims of {} worker(s) that died with them", n, orphans_.size());
     return ShmSegment::name_for(getpid());
 }
-}  // namespace
 
 Supervisor::Supervisor(Config config, std::string self_executable, std::string log_file,
                        std::string log_level, std::function<Config()> reload)
@@ -72,12 +102,14 @@ Supervisor::Supervisor(Config config, std::string self_executable, std::string l
       signals_(io_),
       tick_(io_),
       slots_(ShmHeader::kMaxWorkers),
-      queue_(config_) {
+      queue_(config_),
+      health_(config_) {
     for (int s : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGCHLD})
         signals_.add(s);
     std::signal(SIGPIPE, SIG_IGN);
     for (std::size_t i = 0; i < static_cast<std::size_t>(config_.supervisor.workers); ++i)
         slots_[i].wanted = true;
+    if (!orphans_.empty()) queue_.release_orphans(std::exchange(orphans_, {}));
 }
 
 void Supervisor::set_state(State state) {
@@ -105,8 +137,10 @@ void Supervisor::wait_for_signal() {
         if (error) return;
         if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) {
             // A second TERM/INT escalates graceful to fast.
-            pending_shutdown_ = (sig == SIGQUIT) ? SIGQUIT
-                                : shutdown_ >= Shutdown::graceful ? SIGKILL : SIGTERM;
+            const Shutdown asked = sig == SIGQUIT                     ? Shutdown::immediate
+                                   : shutdown_ >= Shutdown::graceful ? Shutdown::fast
+                                                                     : Shutdown::graceful;
+            pending_shutdown_ = std::max(pending_shutdown_, asked);
         }
         if (sig == SIGTTIN) ++pending_scale_;
         if (sig == SIGTTOU) --pending_scale_;
@@ -149,11 +183,7 @@ void Supervisor::process_requests() {
 }
 
 void Supervisor::process_shutdown_request() {
-    Shutdown requested = pending_shutdown_ == SIGQUIT ? Shutdown::immediate
-                         : pending_shutdown_ == SIGKILL ? Shutdown::fast
-                         : pending_shutdown_ == SIGTERM ? Shutdown::graceful
-                                                        : Shutdown::none;
-    pending_shutdown_ = 0;
+    Shutdown requested = std::exchange(pending_shutdown_, Shutdown::none);
     if (requested == Shutdown::none && shutdown_ == Shutdown::graceful &&
         Clock::now() >= shutdown_deadline_) {
         spdlog::warn("supervisor: graceful_timeout_s {} passed; killing the workers left",
@@ -224,11 +254,12 @@ void Supervisor::on_child_exit(std::size_t index, int status) {
     if (WIFEXITED(status) && WEXITSTATUS(status) == exit_codes::kConfigError) {
         spdlog::error("worker {} reported a configuration error; not respawning it", index);
         s.wanted = false;
+        --config_.supervisor.workers;  // what the stats and TTOU count from
         bool none_left = std::none_of(slots_.begin(), slots_.end(),
                                       [](const WorkerSlot& w) { return w.wanted; });
         if (none_left) {
             exit_code_ = exit_codes::kConfigError;
-            pending_shutdown_ = SIGTERM;
+            pending_shutdown_ = std::max(pending_shutdown_, Shutdown::graceful);
         }
         return;
     }
@@ -278,6 +309,7 @@ void Supervisor::reload() {
     pending_scale_ += static_cast<int>(next.supervisor.workers - config_.supervisor.workers);
     next.supervisor.workers = config_.supervisor.workers;  // process_scaling() moves it
     config_ = std::move(next);
+    health_.set_config(config_);
     std::size_t n = 0;
     for (WorkerSlot& s : slots_)
         if (s.pid > 0) {
@@ -321,6 +353,7 @@ void Supervisor::process_scaling() {
         if (config_.supervisor.workers <= 1) break;
         auto last = std::find_if(slots_.rbegin(), slots_.rend(),
                                  [](const WorkerSlot& s) { return s.wanted; });
+        if (last == slots_.rend()) break;  // every slot stopped already (configuration errors)
         last->wanted = false;
         if (last->pid > 0) ::kill(last->pid, SIGTERM);
         --config_.supervisor.workers;
@@ -350,7 +383,8 @@ void Supervisor::spawn(std::size_t index) {
                                  std::to_string(index), "--generation",
                                  std::to_string(s.generation)});
         segment_.reserve_slot(index);
-        bp::child child(bp::exe = self_, bp::args = args);
+        bp::child child(bp::exe = self_, bp::args = args,
+                        bp::extend::on_exec_setup = [](auto&) { close_on_exec_above_stderr(); });
         s.pid = child.id();
         child.detach();  // we reap; ~child() must not kill or wait
         s.started_at = Clock::now();
@@ -384,11 +418,12 @@ void Supervisor::write_stats() noexcept {
         SupervisorView v = view();
         // Exact at the end: every dead worker's claims put back first.
         v.queue_depth = state_ == State::stopped ? queue_.final_depth() : queue_.depth();
-        v.health = health_.refresh(config_);
+        v.health = health_.reports();
         nlohmann::json doc = StatsWriter::document(v, segment_, retired_);
-        StatsWriter::write(config_.supervisor.stats_file, doc);
-        progress_.update(doc);
+        // /metrics and /healthz first: they must not depend on the file (a full disk).
         if (stats_listener_) stats_listener_(doc);
+        progress_.update(doc);
+        StatsWriter::write(config_.supervisor.stats_file, doc);
     } catch (const std::exception& e) {
         spdlog::error("supervisor: stats: {}", e.what());
     }

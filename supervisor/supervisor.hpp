@@ -72,6 +72,7 @@ private:
     void signal_workers(int sig);
     void reopen_log() noexcept;
     void set_state(State state);
+    std::string clean_and_name();
     bool any_alive() const;
     SupervisorView view() const;
 
@@ -81,6 +82,7 @@ private:
     std::string log_level_;
     std::function<Config()> reload_;
     std::function<void(const nlohmann::json&)> stats_listener_;
+    std::vector<QueueKeeper::Orphan> orphans_;  // filled by clean_and_name(), before segment_
     ShmSegment segment_;
     boost::asio::io_context io_;
     boost::asio::signal_set signals_;
@@ -97,7 +99,7 @@ private:
     HealthMonitor health_;
     ProgressLine progress_;
     // Requests recorded by the signal completion, acted on by process_requests().
-    int pending_shutdown_ = 0;  // signal number of the strongest request
+    Shutdown pending_shutdown_ = Shutdown::none;  // the strongest request
     int pending_scale_ = 0;     // +1 per TTIN, -1 per TTOU
     bool pending_stats_ = false;
     bool pending_reload_ = false;

@@ -3,6 +3,7 @@
 // batch that cannot commit as planned keeps nothing and claims nothing.
 #include <gtest/gtest.h>
 
+#include "shared/errors.hpp"
 #include "shared/queue/queue.hpp"
 #include "shared/queue/queue_schema.hpp"
 #include "tests/support/backend_test.hpp"
@@ -66,7 +67,7 @@ TEST_P(BatchTransactionTest, TheCommitCompletesTheBatchAndClaimsTheNextJobs) {
     for (const Job& next : flushed.claimed) {
         EXPECT_NE(next.id, first[0].id);
         EXPECT_NE(next.id, first[1].id);
-        Job stored = queue_.find(*session_, next.id);
+        Job stored = queue_.find(*session_, next.id).value();
         EXPECT_EQ(stored.state, "running");
         EXPECT_EQ(stored.locked_by, owner_);
         EXPECT_EQ(stored.attempts, 1);
@@ -118,6 +119,28 @@ TEST_P(BatchTransactionTest, AFailingSqlJobInTheBatch) {
         EXPECT_EQ(rows, 2);
     }
     EXPECT_TRUE(flushed.claimed.empty()) << "nothing was left to claim";
+}
+
+// A transient error inside a job's work (SQLite busy, a deadlock) is
+// contention, not a failure of the job: the batch is redone one job at a time
+// under the retry policy, and no job is recorded as failed.
+TEST_P(BatchTransactionTest, ATransientErrorInAJobRedoesTheBatchInsteadOfFailingTheJob) {
+    enqueue({"{}", "{}"});
+    std::vector<Job> jobs = queue_.claim(*session_, owner_, 2);
+    ASSERT_EQ(jobs.size(), 2u);
+    TaskDefinition busy{"busy", "main", 0,
+                        [](const Job&, const nlohmann::json&, Session&) {
+                            throw Error(ErrorCode::busy, "database is locked");
+                        },
+                        true,
+                        {}};
+    BatchTransaction batch(*session_, queue_, owner_, std::chrono::milliseconds(1000));
+    EXPECT_FALSE(batch.run(jobs[0], *tasks_.find("noop"), nlohmann::json::object()));
+    EXPECT_FALSE(batch.run(jobs[1], busy, nlohmann::json::object()))
+        << "a busy database was charged to the job";
+    BatchTransaction::Flushed flushed = batch.flush(0);
+    EXPECT_EQ(flushed.redo.size(), 2u);
+    EXPECT_TRUE(flushed.succeeded.empty());
 }
 
 DBSUP_BOTH_BACKENDS(BatchTransactionTest);

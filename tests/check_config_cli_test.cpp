@@ -99,6 +99,19 @@ TEST(CheckConfigCli, AMissingConfigFileIsNamed) {
         << r.output;
 }
 
+// A directory opens and reads as nothing; it must not run on the defaults.
+TEST(CheckConfigCli, ADirectoryAsTheConfigIsRefused) {
+    TempDir dir;
+    for (const char* command : {"check-config", "run"}) {
+        CommandRun r = run(std::string(command) + " --config " + dir.path().string());
+        EXPECT_EQ(r.exit_code, 2) << command << ": " << r.output;
+        EXPECT_NE(r.output.find(dir.path().string() +
+                                ": cannot read the config file: it is a directory"),
+                  std::string::npos)
+            << r.output;
+    }
+}
+
 TEST(RunCli, VerifiesTheDatabasesFirst) {
     TempDir dir;
     // run keeps going until signalled, so a TERM after a moment ends it cleanly.

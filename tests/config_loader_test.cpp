@@ -2,12 +2,18 @@
 // the environment mapping of the original design; secrets never printed.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <map>
+#include <random>
+#include <sstream>
+#include <vector>
 
 #include "config/config_error.hpp"
 #include "config/config_loader.hpp"
 #include "config/config_printer.hpp"
 #include "config/password_resolver.hpp"
+#include "config/sql_text.hpp"
 
 namespace dbsup {
 namespace {
@@ -91,6 +97,11 @@ const BadConfig kBadConfigs[] = {
     {"RetryBaseAboveMax", "[resilience.retry]\nbase_ms = 500\nmax_ms = 100\n",
      "resilience.retry.max_ms", 3, "at least base_ms"},
     {"SectionNotATable", "monitoring = 5\n", "monitoring", 1, "expected a table"},
+    // SQLite ran only the first of several statements in one string, silently.
+    {"TaskSqlWithTwoStatements", "[tasks.send]\nsql = \"DELETE FROM a; DELETE FROM b\"\n",
+     "tasks.send.sql", 2, "exactly one statement, this one has 2"},
+    {"FailureRateNan", "[resilience]\ncircuit_breaker = { failure_rate = nan }\n",
+     "resilience.circuit_breaker.failure_rate", 2, "from 0.01 to 1"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Config, BadConfigTest, ::testing::ValuesIn(kBadConfigs),
@@ -100,6 +111,107 @@ INSTANTIATE_TEST_SUITE_P(Config, BadConfigTest, ::testing::ValuesIn(kBadConfigs)
                                  if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
                              return name;
                          });
+
+std::string read_example(const char* name) {
+    std::ifstream in(std::string(DBSUP_SOURCE_DIR) + "/config/examples/" + name);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// One random slip, as a person (or a bad template) makes them: a value of
+// another shape, a section given as a scalar, a line lost or doubled, a
+// section renamed.
+std::vector<std::string> mutate(std::vector<std::string> lines, std::mt19937& random) {
+    static const char* kValues[] = {"1", "\"x\"", "[]", "{}", "{ a = 1 }", "nan", "-inf",
+                                    "-1", "9223372036854775807", "true", "[1, \"a\"]",
+                                    "\"\"", "1.5", "1979-05-27", "[[1]]", "{ url = 2 }"};
+    auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(random); };
+    const std::size_t kind = pick(5);
+    std::vector<std::size_t> headers;  // the slips of kinds 1 and 4 need a [section] line
+    for (std::size_t h = 0; h < lines.size(); ++h)
+        if (!lines[h].empty() && lines[h][0] == '[') headers.push_back(h);
+    std::size_t i = (kind == 1 || kind == 4) && !headers.empty() ? headers[pick(headers.size())]
+                                                                 : pick(lines.size());
+    std::string& line = lines[i];
+    const std::string value = kValues[pick(std::size(kValues))];
+    switch (kind) {
+        case 0:
+            if (auto eq = line.find('='); eq != std::string::npos) line = line.substr(0, eq + 1) + " " + value;
+            break;
+        case 1:  // a section given as a top-level scalar: `queue = 1`
+            if (!line.empty() && line[0] == '[') {
+                std::string key = line.substr(1, line.find(']') - 1);
+                lines.erase(lines.begin() + static_cast<std::ptrdiff_t>(i));
+                lines.insert(lines.begin(), key + " = " + value);
+            }
+            break;
+        case 2: lines.erase(lines.begin() + static_cast<std::ptrdiff_t>(i)); break;
+        case 3: lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(i), lines[pick(lines.size())]); break;
+        case 4:
+            if (auto dot = line.rfind('.'); !line.empty() && line[0] == '[' && dot != std::string::npos)
+                line = line.substr(0, dot) + ".other]";
+            break;
+    }
+    return lines;
+}
+
+// Thousands of mutated copies of the examples: none crashes the loader, and
+// each one refused names a place in its file for every problem.
+TEST(ConfigLoader, SurvivesThousandsOfMutatedExamples) {
+    std::mt19937 random(20261201);
+    std::vector<std::vector<std::string>> examples;
+    for (const char* name : {"sqlite.toml", "postgres.toml"}) {
+        std::vector<std::string> lines;
+        std::stringstream text(read_example(name));
+        for (std::string line; std::getline(text, line);) lines.push_back(line);
+        ASSERT_GT(lines.size(), 10u) << name;
+        examples.push_back(std::move(lines));
+    }
+    int refused = 0;
+    for (int n = 0; n < 20000; ++n) {
+        std::vector<std::string> lines = examples[static_cast<std::size_t>(n) % 2];
+        for (int slips = 1 + n % 4; slips > 0; --slips) lines = mutate(std::move(lines), random);
+        std::string toml;
+        for (const std::string& line : lines) toml += line + "\n";
+        try {
+            ConfigLoader::load_string(toml, "m.toml");
+        } catch (const ConfigError& e) {
+            ++refused;
+            ASSERT_FALSE(e.diagnostics().empty()) << toml;
+            for (const Diagnostic& d : e.diagnostics())
+                ASSERT_EQ(d.where.rfind("m.toml:", 0), 0u) << e.what() << "\n" << toml;
+        }
+    }
+    EXPECT_GT(refused, 10000) << "the mutations were too mild to test anything";
+}
+
+// The queue's section a scalar while its database is missing: the reference
+// check walked into the scalar (SIGSEGV before). Both problems are named.
+TEST(ConfigLoader, AScalarSectionThatIsAlsoReferencedIsReportedNotCrashed) {
+    try {
+        ConfigLoader::load_string("queue = 1\n[databases.other]\nurl = \"sqlite:///a.db\"\n",
+                                  "bad.toml");
+        FAIL() << "accepted";
+    } catch (const ConfigError& e) {
+        std::string what = e.what();
+        EXPECT_NE(what.find("bad.toml:1:9: queue: expected a table, got an integer"),
+                  std::string::npos) << what;
+        EXPECT_NE(what.find("queue.database: names database \"main\""), std::string::npos)
+            << what;
+    }
+}
+
+TEST(SqlText, CountsStatementsOutsideQuotesCommentsAndDollarQuotes) {
+    EXPECT_EQ(count_sql_statements(""), 0u);
+    EXPECT_EQ(count_sql_statements(" ; -- only a comment\n"), 0u);
+    EXPECT_EQ(count_sql_statements("SELECT 1;"), 1u);
+    EXPECT_EQ(count_sql_statements("SELECT 1; COMMIT; DELETE FROM t"), 3u);
+    EXPECT_EQ(count_sql_statements("SELECT ';' AS \"a;b\" /* ; /* ; */ ; */ -- ;\n"), 1u);
+    EXPECT_EQ(count_sql_statements("SELECT 'it''s;' , E'\\';' ;"), 1u);
+    EXPECT_EQ(count_sql_statements("DO $f$ BEGIN PERFORM 1; END $f$; SELECT $1"), 2u);
+    EXPECT_EQ(count_sql_statements("SELECT $1; SELECT $2"), 2u);
+}
 
 TEST(ConfigLoader, ReportsEveryErrorNotJustTheFirst) {
     try {

@@ -40,5 +40,26 @@ TEST(DatabaseUrl, RedactsAPasswordFromTheEnvironment) {
     EXPECT_EQ(url.redacted(), "postgresql://u:***@h:5432/d");
 }
 
+// The resolved configuration reaches workers as text: every URL must parse
+// back to itself, whatever its names hold (a decoded '?' once ended the
+// database name early in the workers, which then refused the URL).
+TEST(DatabaseUrl, AwkwardUrlsRoundTripThroughTheirPrintedForm) {
+    for (const char* text :
+         {"postgresql://a%3Ab@h:5433/db%3Fname", "postgresql://us%40er@h/d%2Fb%25x",
+          "postgresql://u@[::1]:5432/%C3%A9t%C3%A9%20db?sslmode=require",
+          "postgresql://u@h/d?sslrootcert=%2Ftmp%2Fa%26b%3Dc.pem&connect_timeout=3",
+          "postgresql://h/plain", "sqlite:////tmp/a%3Fb.db", "sqlite::memory:"}) {
+        DatabaseUrl url = DatabaseUrl::parse(text);
+        DatabaseUrl again = DatabaseUrl::parse(url.redacted());
+        EXPECT_EQ(again.user, url.user) << text;
+        EXPECT_EQ(again.host, url.host) << text;
+        EXPECT_EQ(again.port, url.port) << text;
+        EXPECT_EQ(again.dbname, url.dbname) << text;
+        EXPECT_EQ(again.params, url.params) << text;
+        EXPECT_EQ(again.path, url.path) << text;
+    }
+    EXPECT_EQ(DatabaseUrl::parse("postgresql://a%3Ab@h/db%3Fname").dbname, "db?name");
+}
+
 }  // namespace
 }  // namespace dbsup

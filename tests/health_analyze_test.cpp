@@ -95,6 +95,18 @@ TEST_P(HealthAnalyzeTest, AnalyzeErrorsAreOneClearLine) {
     EXPECT_NE(unknown.output.find("no database named 'nope'"), std::string::npos);
 }
 
+// Only one statement is analyzed: a COMMIT and a DELETE behind it would run
+// outside the rollback (they did on PostgreSQL).
+TEST_P(HealthAnalyzeTest, AnalyzeRunsExactlyOneStatement) {
+    CommandRun r = cli("analyze 'SELECT 1; COMMIT; DELETE FROM " + table_ + "'");
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("expected exactly one SQL statement, got 3"), std::string::npos)
+        << r.output;
+    EXPECT_EQ(rows(), 50) << "the DELETE ran";
+    CommandRun quoted = cli("analyze \"SELECT ';' AS a /* ; */ -- ;\"");
+    EXPECT_EQ(quoted.exit_code, 0) << quoted.output;
+}
+
 TEST_P(HealthAnalyzeTest, TheStatsFileCarriesHealth) {
     SupervisorProcess sup(dir_, "", {"--workers", "1"}, {},
                           databases_.toml(GetParam()));

@@ -74,6 +74,17 @@ protected:
         return c;
     }
 
+    /// Polls until `n` jobs are running (or 20 s pass); those jobs.
+    std::vector<Job> wait_for_running(std::size_t n) {
+        std::vector<Job> running;
+        auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (running.size() < n && std::chrono::steady_clock::now() < deadline) {
+            running = queue().list(*session_, "running", "", static_cast<std::int64_t>(n));
+            if (running.size() < n) std::this_thread::sleep_for(20ms);
+        }
+        return running;
+    }
+
     /// The pid of the worker holding a running job (locked_by ends ":<pid>/<thread>").
     static pid_t worker_pid(const Job& job) {
         return std::stoi(job.locked_by.substr(job.locked_by.rfind(':') + 1));
@@ -287,12 +298,7 @@ TEST_P(QueueE2ETest, AJobWhoseWorkerHangsIsTakenBackWhenItsLeaseExpires) {
     enqueue("sleep", R"({"ms": 1500})", 1);
     SupervisorProcess sup(dir, "worker_timeout_s = 120", {"--workers", "2"}, {},
                           config("lease_s = 1\n", "[worker]\nthreads = 1\n"));
-    std::vector<Job> running;
-    auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (running.empty() && std::chrono::steady_clock::now() < deadline) {
-        running = queue().list(*session_, "running", "", 1);
-        std::this_thread::sleep_for(20ms);
-    }
+    std::vector<Job> running = wait_for_running(1);
     ASSERT_FALSE(running.empty());
     pid_t hung = worker_pid(running[0]);
     ASSERT_EQ(::kill(hung, SIGSTOP), 0);
@@ -326,6 +332,55 @@ TEST_P(QueueE2ETest, AJobRunningLongerThanItsLeaseKeepsIt) {
     EXPECT_EQ(sup.stats()["jobs"]["rescued_total"].get<int>(), 0);
 }
 
+// A drain lets running jobs finish: their leases are renewed until they do. A
+// second supervisor on the same queue, at work meanwhile, must not take the job
+// back from the draining one and run it again.
+TEST_P(QueueE2ETest, AJobLongerThanItsLeaseKeepsItThroughADrain) {
+    TempDir dir;
+    enqueue("sleep", R"({"ms": 3000})", 1);
+    const std::string toml = config("lease_s = 1\n", "[worker]\nthreads = 1\n");
+    SupervisorProcess draining(dir, "graceful_timeout_s = 20", {"--workers", "1"}, {}, toml, "a");
+    std::vector<Job> running = wait_for_running(1);
+    ASSERT_FALSE(running.empty());
+    SupervisorProcess other(dir, "", {"--workers", "1"}, {}, toml, "b");
+    other.wait_for([](const json& doc) { return doc["supervisor"]["workers_alive"] == 1; });
+    draining.signal(SIGTERM);
+    EXPECT_EQ(draining.wait_exit(), 0);
+    auto c = wait_for_counts([](auto& n) { return n["succeeded"] == 1; }, 10s);
+    EXPECT_EQ(c["succeeded"], 1) << describe(c);
+    EXPECT_EQ(queue().list(*session_, "succeeded", "", 1).at(0).attempts, 1)
+        << "the job was taken back from the draining worker and run again";
+    other.signal(SIGTERM);
+    EXPECT_EQ(other.wait_exit(), 0);
+    EXPECT_EQ(other.stats()["jobs"]["rescued_total"].get<int>(), 0);
+}
+
+// The whole supervisor dies with its worker (power cut, kill -9 of both): the
+// next supervisor reads the stale segment's marks of started claims, so only
+// the job that was running pays an attempt; the 7 claimed behind it do not.
+TEST_P(QueueE2ETest, AfterAWholeSupervisorCrashOnlyTheStartedClaimPaysAnAttempt) {
+    TempDir dir;
+    enqueue("sleep", R"({"ms": 600})", 8);
+    const std::string toml = config("claim_batch = 8\nlease_s = 2\n", "[worker]\nthreads = 1\n");
+    {
+        SupervisorProcess crashed(dir, "", {"--workers", "1"}, {}, toml, "crashed");
+        std::vector<Job> running = wait_for_running(8);
+        ASSERT_EQ(running.size(), 8u);
+        std::this_thread::sleep_for(300ms);  // the first has started
+        crashed.signal(SIGSTOP);             // it must not see its worker die
+        ASSERT_EQ(::kill(worker_pid(running[0]), SIGKILL), 0);
+        crashed.signal(SIGKILL);
+        EXPECT_EQ(crashed.wait_exit(), -SIGKILL);
+    }
+    SupervisorProcess next(dir, "", {"--workers", "1"}, {}, toml, "next");
+    auto c = wait_for_counts([](auto& n) { return n["succeeded"] == 8; }, 30s);
+    EXPECT_EQ(c["succeeded"], 8) << describe(c);
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM dbsup_jobs WHERE attempts = 2"), 1);
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM dbsup_jobs WHERE attempts = 1"), 7);
+    next.signal(SIGTERM);
+    EXPECT_EQ(next.wait_exit(), 0);
+}
+
 // A job that kills its worker whenever it runs (here: SIGKILL while it runs,
 // three times, max_attempts 3) ends dead; the 7 quick jobs claimed in the same
 // batch of 8 behind it never started, so none costs an attempt. Which claims
@@ -347,7 +402,7 @@ void QueueE2ETest::expect_poison_dead_alone(const std::string& task, const std::
     int kills = 0;
     auto deadline = std::chrono::steady_clock::now() + 60s;
     while (kills < 3 && std::chrono::steady_clock::now() < deadline) {
-        Job p = queue().find(*session_, poison);
+        Job p = queue().find(*session_, poison).value();
         if (p.state != "running" || p.attempts != kills + 1) {  // not yet claimed again
             std::this_thread::sleep_for(20ms);
             continue;
@@ -360,7 +415,7 @@ void QueueE2ETest::expect_poison_dead_alone(const std::string& task, const std::
     EXPECT_EQ(kills, 3);
     EXPECT_EQ(c["succeeded"], 7) << describe(c);
     EXPECT_EQ(c["dead"], 1) << describe(c);
-    Job dead = queue().find(*session_, poison);
+    Job dead = queue().find(*session_, poison).value();
     EXPECT_EQ(dead.state, "dead");
     EXPECT_NE(dead.last_error.find("signal 9"), std::string::npos) << dead.last_error;
     for (const Job& j : queue().list(*session_, "succeeded", "", 10))
@@ -491,6 +546,68 @@ TEST(QueueTwoSupervisors, ShareOnePostgresQueueAndRunNoJobTwice) {
     EXPECT_GT(b.stats()["jobs"]["succeeded_total"].get<int>(), 0) << "supervisor b did nothing";
 }
 
+// The supervisor's last put-back meets a row lock it cannot get (here a
+// session of the test's; in the field a killed worker's backend still running
+// on the server). It must still exit in bounded time, leaving that job to its
+// lease.
+TEST(QueueStop, ALockedRowCannotKeepTheSupervisorFromExiting) {
+    TestDatabases databases;
+    databases.drop_queue_tables(TestBackend::postgresql);
+    auto pool = databases.pool(TestBackend::postgresql, PoolOptions{});
+    Session session(pool, "locker");
+    QueueSchema::migrate(session);
+    Queue queue(QueueConfig{}, {});
+    NewJob slow;
+    slow.task = "sleep";
+    slow.payload = R"({"ms": 60000})";
+    session.transact([&](Session& s) { queue.enqueue(s, slow); });
+    TempDir dir;
+    SupervisorProcess sup(dir, "graceful_timeout_s = 1", {"--workers", "1"}, {},
+                          databases.toml(TestBackend::postgresql) +
+                              "[queue]\npoll_interval_ms = 10\n");
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (queue.counts(session)["running"] < 1 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
+    Session locker(pool, "row-locker");
+    locker.begin();
+    ASSERT_EQ(locker.execute("SELECT id FROM dbsup_jobs FOR UPDATE").size(), 1u);
+    const auto stop = std::chrono::steady_clock::now();
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(30s), 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - stop, 10s) << "graceful 1 s + bounded put-back";
+    locker.rollback();
+    EXPECT_EQ(queue.counts(session)["running"], 1) << "left to its lease";
+}
+
+// A job whose task cannot get a connection from its worker's exhausted pool
+// never ran: it goes back without an attempt, and runs later.
+TEST(QueuePoolTimeout, AJobThatCannotCheckOutAConnectionCostsNoAttempt) {
+    TestDatabases databases;
+    databases.drop_queue_tables(TestBackend::postgresql);
+    Session session(databases.pool(TestBackend::postgresql, PoolOptions{}), "pool-timeout");
+    QueueSchema::migrate(session);
+    Queue queue(QueueConfig{}, {});
+    std::string toml = databases.toml(TestBackend::postgresql) +
+                       databases.toml(TestBackend::postgresql, "other") +
+                       "pool_size = 1\npool_timeout_ms = 100\n"
+                       "[worker]\nthreads = 2\n[queue]\npoll_interval_ms = 10\nclaim_batch = 1\n"
+                       "[tasks.slow]\ndatabase = \"other\"\nsql = \"SELECT pg_sleep(0.5)\"\n";
+    std::vector<NewJob> jobs(4);
+    for (NewJob& j : jobs) j.task = "slow";
+    session.transact([&](Session& s) { queue.enqueue_many(s, jobs); });
+    TempDir dir;
+    SupervisorProcess sup(dir, "", {"--workers", "1"}, {}, toml);
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (queue.counts(session)["succeeded"] < 4 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(50ms);
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+    EXPECT_EQ(queue.counts(session)["succeeded"], 4);
+    for (const Job& j : queue.list(session, "succeeded", "", 10))
+        EXPECT_EQ(j.attempts, 1) << "a pool timeout cost job " << j.id << " an attempt";
+    EXPECT_GT(sup.stats()["jobs"]["released_total"].get<int>(), 0) << "no checkout timed out";
+}
+
 // The operator's commands against a real queue.
 TEST(JobsCli, ListShowRetryCancelAndCounts) {
     TempDir dir;
@@ -531,7 +648,8 @@ TEST(RunCli, RefusesMoreConnectionsThanPostgresTakes) {
     CommandRun r = run_command("--config " + (dir.path() / "c.toml").string() +
                                " --workers 60 --stats-file " + (dir.path() / "s.json").string());
     EXPECT_EQ(r.exit_code, 2) << r.output;
-    EXPECT_NE(r.output.find("60 workers x (pool_size 5 + max_overflow 2) = 420 connections, but "
+    EXPECT_NE(r.output.find("60 workers x (pool_size 4 + max_overflow 0 + 1 housekeeping) = 300 "
+                            "connections, but "
                             "the server takes"),
               std::string::npos)
         << r.output;

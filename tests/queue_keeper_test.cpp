@@ -71,7 +71,7 @@ protected:
     }
     void TearDown() override { DatabaseManager::instance().close_worker(); }
     static Session& session() { return DatabaseManager::instance().session("main"); }
-    std::string state_of(const std::string& id) { return queue_.find(session(), id).state; }
+    std::string state_of(const std::string& id) { return queue_.find(session(), id)->state; }
 
     Config config_;
     Queue queue_{QueueConfig{}, {}};
@@ -124,10 +124,10 @@ TEST_P(QueueKeeperRelease, ALockedDatabaseHoldsUpOnlyTheKeepersThread) {
     auto deadline = std::chrono::steady_clock::now() + seconds(10);
     while (keeper.rescued_total() < 2 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(milliseconds(20));
-    Job back = queue_.find(session(), id);
+    Job back = queue_.find(session(), id).value();
     EXPECT_EQ(back.state, "available");
     EXPECT_EQ(back.attempts, 0) << "an unstarted claim cost an attempt";
-    Job charged = queue_.find(session(), running_id);
+    Job charged = queue_.find(session(), running_id).value();
     EXPECT_EQ(charged.state, "available");
     EXPECT_EQ(charged.attempts, 1) << "the job it was running keeps its attempt";
     EXPECT_EQ(charged.last_error, "worker 4343 killed by signal 9");

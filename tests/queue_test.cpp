@@ -69,8 +69,8 @@ TEST_P(QueueTest, UpgradingFromVersionOneKeepsEveryJob) {
     std::string running = enqueue(q, job("noop"));
     ASSERT_EQ(q.claim(*session_, "owner", 1).at(0).id, waiting);
     EXPECT_EQ(QueueSchema::migrate(*session_), QueueSchema::latest_version());
-    EXPECT_EQ(q.find(*session_, waiting).state, "running");
-    EXPECT_NE(q.find(*session_, waiting).payload.find("keep"), std::string::npos);
+    EXPECT_EQ(q.find(*session_, waiting)->state, "running");
+    EXPECT_NE(q.find(*session_, waiting)->payload.find("keep"), std::string::npos);
     EXPECT_EQ(q.claim(*session_, "owner", 5).at(0).id, running) << "the claim index is gone";
     EXPECT_THROW(session_->transact([&](Session& s) {
         s.execute("UPDATE dbsup_jobs SET state = 'lost' WHERE id = $1", {waiting});
@@ -104,7 +104,7 @@ TEST_P(QueueTest, EnqueueClaimCompleteRoundTrip) {
     EXPECT_FALSE(session_->transact([&](Session& s) { return q.complete(s, claimed[0], "owner-b"); }))
         << "another owner completed the job";
     EXPECT_TRUE(session_->transact([&](Session& s) { return q.complete(s, claimed[0], "owner-a"); }));
-    EXPECT_EQ(q.find(*session_, id).state, "succeeded");
+    EXPECT_EQ(q.find(*session_, id)->state, "succeeded");
     EXPECT_EQ(q.counts(*session_).at("succeeded"), 1);
 }
 
@@ -119,7 +119,7 @@ TEST_P(QueueTest, PriorityThenRunAtDecideTheOrderAndFutureJobsWait) {
     EXPECT_EQ(claimed[0].id, high);
     EXPECT_EQ(claimed[1].id, normal);
     EXPECT_EQ(claimed[2].id, low);
-    EXPECT_EQ(q.find(*session_, later).state, "available");
+    EXPECT_EQ(q.find(*session_, later)->state, "available");
 }
 
 TEST_P(QueueTest, ClaimTakesAtMostTheBatch) {
@@ -148,6 +148,32 @@ TEST_P(QueueTest, ClaimsStayBoundedAfterTheTableWasAnalyzedEmpty) {
     EXPECT_EQ(q.counts(*session_).at("running"), static_cast<std::int64_t>(claimed));
 }
 
+// Retention deletes old succeeded jobs a bounded batch per transaction, and
+// only those: waiting, running, dead and recent ones stay.
+TEST_P(QueueTest, PruneDeletesOldSucceededJobsABatchAtATime) {
+    QueueConfig c;
+    c.retention_s = 60;
+    Queue q(c, {});
+    std::vector<NewJob> old(2500, job("noop"));
+    session_->transact([&](Session& s) { q.enqueue_many(s, old); });
+    enqueue(q, job("noop"));  // stays available
+    session_->transact([&](Session& s) {
+        s.execute("UPDATE dbsup_jobs SET state = 'succeeded', finished_at = $1 WHERE id IN "
+                  "(SELECT id FROM dbsup_jobs ORDER BY id LIMIT 2500)",
+                  {Queue::now_ms() - 120'000});
+        s.execute("UPDATE dbsup_jobs SET finished_at = $1 WHERE id IN (SELECT id FROM dbsup_jobs "
+                  "WHERE state = 'succeeded' ORDER BY id LIMIT 1)",
+                  {Queue::now_ms()});  // recent: kept
+    });
+    EXPECT_EQ(q.prune(*session_, 1000), 1000u);
+    EXPECT_EQ(q.prune(*session_, 1000), 1000u);
+    EXPECT_EQ(q.prune(*session_, 1000), 499u);
+    EXPECT_EQ(q.prune(*session_, 1000), 0u);
+    auto counts = q.counts(*session_);
+    EXPECT_EQ(counts.at("succeeded"), 1);
+    EXPECT_EQ(counts.at("available"), 1);
+}
+
 TEST_P(QueueTest, FailuresRetryThenGoDeadWithTheLastError) {
     Queue q = queue();
     std::string id = enqueue(q, job("limited"));  // max_attempts 2 from the task
@@ -156,12 +182,12 @@ TEST_P(QueueTest, FailuresRetryThenGoDeadWithTheLastError) {
     Job second = q.claim(*session_, "o", 1).at(0);
     EXPECT_EQ(second.attempts, 2);
     EXPECT_EQ(q.fail(*session_, second, "o", "boom 2", false), Queue::Outcome::dead);
-    Job dead = q.find(*session_, id);
+    Job dead = q.find(*session_, id).value();
     EXPECT_EQ(dead.state, "dead");
     EXPECT_EQ(dead.last_error, "boom 2");
     EXPECT_NE(dead.finished_at_ms, 0);
-    EXPECT_EQ(q.retry(*session_, ""), 1u);
-    EXPECT_EQ(q.find(*session_, id).state, "available");
+    EXPECT_EQ(q.retry_all_dead(*session_), 1u);
+    EXPECT_EQ(q.find(*session_, id)->state, "available");
 }
 
 TEST_P(QueueTest, APermanentFailureIsDeadAtOnce) {
@@ -169,7 +195,33 @@ TEST_P(QueueTest, APermanentFailureIsDeadAtOnce) {
     std::string id = enqueue(q, job("noop"));
     Job job = q.claim(*session_, "o", 1).at(0);
     EXPECT_EQ(q.fail(*session_, job, "o", "unknown task", true), Queue::Outcome::dead);
-    EXPECT_EQ(q.find(*session_, id).attempts, 1);
+    EXPECT_EQ(q.find(*session_, id)->attempts, 1);
+}
+
+// Names reach logs, stats keys and Prometheus labels: only the config's rule.
+TEST_P(QueueTest, EnqueueRefusesBadTaskAndQueueNamesAndOversizedPayloads) {
+    Queue q = queue();
+    for (const std::string& bad : {std::string(""), std::string("a\"b"), std::string("x\ny"),
+                                  std::string("\xC3\xA9t\xC3\xA9"), std::string(64, 'a'),
+                                  std::string("9lives")}) {
+        EXPECT_THROW(enqueue(q, job(bad)), Error) << bad;
+    }
+    NewJob elsewhere = job("noop");
+    elsewhere.queue = "mail box";
+    EXPECT_THROW(enqueue(q, elsewhere), Error);
+    QueueConfig small;
+    small.max_payload_bytes = 64;
+    Queue limited(small, {});
+    enqueue(limited, job("noop", "{\"a\": \"" + std::string(40, 'x') + "\"}"));
+    try {
+        enqueue(limited, job("noop", "{\"a\": \"" + std::string(80, 'x') + "\"}"));
+        FAIL() << "an oversized payload was accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("more than [queue] max_payload_bytes (64)"),
+                  std::string::npos)
+            << e.what();
+    }
+    EXPECT_EQ(q.counts(*session_).at("available"), 1);
 }
 
 TEST_P(QueueTest, BackoffGrowsWithAttemptsAndStaysUnderTheCap) {
@@ -192,7 +244,7 @@ TEST_P(QueueTest, AnInjectionPayloadIsStoredAsData) {
     Queue q = queue();
     const std::string payload = R"({"kind": "x'); DROP TABLE events; --"})";
     std::string id = enqueue(q, job("noop", payload));
-    Job job = q.find(*session_, id);
+    Job job = q.find(*session_, id).value();
     EXPECT_NE(job.payload.find("x'); DROP TABLE events; --"), std::string::npos) << job.payload;
     EXPECT_EQ(q.counts(*session_).at("available"), 1);
 }
@@ -209,7 +261,7 @@ TEST_P(QueueTest, ReleaseGivesJobsBackWithoutCountingAnAttempt) {
     std::vector<Job> claimed = q.claim(*session_, "o", 1);
     EXPECT_EQ(q.release(*session_, claimed, "someone-else"), 0u);
     EXPECT_EQ(q.release(*session_, claimed, "o"), 1u);
-    Job job = q.find(*session_, id);
+    Job job = q.find(*session_, id).value();
     EXPECT_EQ(job.state, "available");
     EXPECT_EQ(job.attempts, 0);
 }
@@ -223,8 +275,8 @@ TEST_P(QueueTest, ReleaseGivesBackExactlyTheListedJobs) {
     const Job kept = claimed.back();
     claimed.pop_back();
     EXPECT_EQ(q.release(*session_, claimed, "o"), 2u);
-    for (const Job& j : claimed) EXPECT_EQ(q.find(*session_, j.id).state, "available");
-    EXPECT_EQ(q.find(*session_, kept.id).state, "running");
+    for (const Job& j : claimed) EXPECT_EQ(q.find(*session_, j.id)->state, "available");
+    EXPECT_EQ(q.find(*session_, kept.id)->state, "running");
 }
 
 TEST_P(QueueTest, AnExpiredLeaseIsRescuedAndTheLateOwnerCannotComplete) {
@@ -234,7 +286,7 @@ TEST_P(QueueTest, AnExpiredLeaseIsRescuedAndTheLateOwnerCannotComplete) {
     EXPECT_EQ(q.rescue_expired(*session_), 0u) << "a live lease was taken back";
     std::this_thread::sleep_for(std::chrono::milliseconds(1100));
     EXPECT_EQ(q.rescue_expired(*session_), 1u);
-    EXPECT_EQ(q.find(*session_, id).state, "available");
+    EXPECT_EQ(q.find(*session_, id)->state, "available");
     EXPECT_FALSE(session_->transact([&](Session& s) { return q.complete(s, job, "hung"); }));
     EXPECT_EQ(q.fail(*session_, job, "hung", "late", false), Queue::Outcome::lost);
 }
@@ -253,8 +305,8 @@ TEST_P(QueueTest, RenewKeepsTheLeasesOfTheGivenJobsAlive) {
     }
     // The job the worker gave up on was not renewed: it expired.
     EXPECT_EQ(q.rescue_expired(*session_), 1u);
-    EXPECT_EQ(q.find(*session_, claimed[1].id).state, "available");
-    EXPECT_EQ(q.find(*session_, claimed[0].id).state, "running");
+    EXPECT_EQ(q.find(*session_, claimed[1].id)->state, "available");
+    EXPECT_EQ(q.find(*session_, claimed[0].id)->state, "running");
 }
 
 TEST_P(QueueTest, ADeadWorkersStartedJobsCountTheirAttemptAndTheRestGoBackUntouched) {
@@ -278,19 +330,19 @@ TEST_P(QueueTest, ADeadWorkersStartedJobsCountTheirAttemptAndTheRestGoBackUntouc
     EXPECT_EQ(n.charged, 4u);
     EXPECT_EQ(n.released, 2u);
     for (const Job* j : {&one[0], &one[2]}) {
-        Job now = q.find(*session_, j->id);
+        Job now = q.find(*session_, j->id).value();
         EXPECT_EQ(now.state, "available");
         EXPECT_EQ(now.attempts, 0) << "an unstarted claim cost an attempt";
         EXPECT_EQ(now.last_error, "");
     }
-    Job running = q.find(*session_, one[1].id);
+    Job running = q.find(*session_, one[1].id).value();
     EXPECT_EQ(running.state, "available");
     EXPECT_EQ(running.attempts, 1);
     EXPECT_EQ(running.last_error, "worker died");
     auto counts = q.counts(*session_);
-    EXPECT_EQ(q.find(*session_, limited).state, "dead") << "out of attempts";
+    EXPECT_EQ(q.find(*session_, limited)->state, "dead") << "out of attempts";
     EXPECT_EQ(counts.at("running"), 1) << "another worker's claim was touched";
-    EXPECT_EQ(q.find(*session_, other[0].id).state, "running");
+    EXPECT_EQ(q.find(*session_, other[0].id)->state, "running");
 }
 
 // Workers that died together go back in one call: each is charged only for
@@ -308,8 +360,8 @@ TEST_P(QueueTest, SeveralDeadWorkersAreTakenBackTogetherEachWithItsOwnCount) {
     EXPECT_EQ(taken[0].released, 2u);
     EXPECT_EQ(taken[1].charged, 1u);
     EXPECT_EQ(taken[1].released, 0u);
-    for (const Job& j : idle) EXPECT_EQ(q.find(*session_, j.id).attempts, 0);
-    Job charged = q.find(*session_, busy[0].id);
+    for (const Job& j : idle) EXPECT_EQ(q.find(*session_, j.id)->attempts, 0);
+    Job charged = q.find(*session_, busy[0].id).value();
     EXPECT_EQ(charged.state, "available");
     EXPECT_EQ(charged.attempts, 1);
     EXPECT_EQ(charged.last_error, "busy died");
@@ -346,10 +398,33 @@ TEST_P(QueueTest, EnqueueManyInsertsEveryJobWithItsPayload) {
     auto ids = session_->transact([&](Session& s) { return q.enqueue_many(s, jobs); });
     EXPECT_EQ(ids.size(), jobs.size());
     EXPECT_EQ(q.counts(*session_).at("available"), 12'345);
-    EXPECT_NE(q.find(*session_, ids[777]).payload.find("777"), std::string::npos);
+    EXPECT_NE(q.find(*session_, ids[777])->payload.find("777"), std::string::npos);
 }
 
 DBSUP_BOTH_BACKENDS(QueueTest);
+
+// On PostgreSQL one pruner at a time: a second one skips its turn at once
+// instead of waiting for the first one's rows. (SQLite has one writer anyway.)
+TEST(QueuePrune, ASecondPrunerOnPostgresSkipsItsTurn) {
+    TestDatabases databases;
+    databases.drop_queue_tables(TestBackend::postgresql);
+    auto pool = databases.pool(TestBackend::postgresql, PoolOptions{});
+    Session session(pool, "pruner");
+    QueueSchema::migrate(session);
+    QueueConfig c;
+    c.retention_s = 0;
+    Queue q(c, {});
+    session.transact([&](Session& s) { q.enqueue(s, job("noop")); });
+    session.transact([](Session& s) {
+        s.execute("UPDATE dbsup_jobs SET state = 'succeeded', finished_at = 0");
+    });
+    Session other(pool, "other-pruner");
+    other.begin();
+    ASSERT_TRUE(other.execute("SELECT pg_try_advisory_xact_lock(7291846)").scalar<bool>());
+    EXPECT_EQ(q.prune(session, 1000), 0u);
+    other.rollback();
+    EXPECT_EQ(q.prune(session, 1000), 1u);
+}
 
 }  // namespace
 }  // namespace dbsup::test

@@ -111,3 +111,72 @@ TEST(ResilienceE2E, PostgresStoppedAndStartedDuringARunLosesNoJob) {
 
 }  // namespace
 }  // namespace dbsup::test
+
+namespace dbsup::test {
+namespace {
+
+// A socket that accepts TCP connections (the kernel completes the handshake)
+// and never answers: a database host that hangs. Closed with this object.
+class SilentListener {
+public:
+    SilentListener() {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+        ::listen(fd_, 64);
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+        port_ = ntohs(addr.sin_port);
+    }
+    ~SilentListener() { ::close(fd_); }
+    SilentListener(const SilentListener&) = delete;
+    SilentListener& operator=(const SilentListener&) = delete;
+    int port() const { return port_; }
+
+private:
+    int fd_ = -1;
+    int port_ = 0;
+};
+
+// An optional database whose host never answers: its health checks (each
+// waiting connect_timeout) happen off the supervisor's event loop, so the
+// stats keep coming every interval and a SIGTERM is served at once.
+TEST(ResilienceE2E, ADatabaseHostThatNeverAnswersStallsNothing) {
+    SilentListener silent;
+    TempDir dir;
+    std::string toml = "[databases.main]\nurl = \"sqlite:///" + (dir.path() / "q.db").string() +
+                       "\"\n[databases.hung]\nurl = \"postgresql://app@127.0.0.1:" +
+                       std::to_string(silent.port()) +
+                       "/app?connect_timeout=2\"\noptional = true\n";
+    SupervisorProcess sup(dir, "", {"--workers", "1"}, {}, toml);
+    sup.wait_for([](const json& d) { return d["supervisor"]["workers_alive"] == 1; }, 30s);
+    // Over a health cycle (10 s) and then some, the longest wait between two
+    // stats documents (written every 50 ms) stays far below a connect timeout.
+    auto gap = 0ms, longest = 0ms;
+    std::string last;
+    auto last_change = std::chrono::steady_clock::now();
+    const auto until = last_change + 12s;
+    json doc;
+    while (std::chrono::steady_clock::now() < until) {
+        doc = sup.stats();
+        const auto now = std::chrono::steady_clock::now();
+        if (!doc.is_null() && !doc.is_discarded() && doc["generated_at"] != last) {
+            last = doc["generated_at"];
+            gap = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_change);
+            longest = std::max(longest, gap);
+            last_change = now;
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_LT(longest, 1000ms) << "the event loop stalled";
+    EXPECT_EQ(doc["health"]["hung"]["ok"], false) << doc["health"].dump();
+    const auto stop = std::chrono::steady_clock::now();
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(20s), 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - stop, 8s);
+}
+
+}  // namespace
+}  // namespace dbsup::test

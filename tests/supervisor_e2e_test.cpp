@@ -167,6 +167,40 @@ TEST(Supervisor, ASecondSupervisorOnTheSamePidfileIsRefused) {
     EXPECT_FALSE(std::filesystem::exists(pidfile));
 }
 
+// The pidfile's lock decides, not the pid in it: a file left by a crash whose
+// pid now belongs to some other live process is taken over.
+TEST(Supervisor, ALeftoverPidfileNamingALiveStrangerIsTakenOver) {
+    TempDir dir;
+    std::string pidfile = (dir.path() / "sup.pid").string();
+    std::ofstream(pidfile) << "1\n";  // init: alive, and not a supervisor
+    SupervisorProcess sup(dir, "", {"--workers", "1", "--pidfile", pidfile});
+    sup.wait_for([](const json& d) { return all_ready(d, 1); });
+    std::ifstream in(pidfile);
+    pid_t written = 0;
+    in >> written;
+    EXPECT_EQ(written, sup.pid());
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+}
+
+// A symlink planted at the pidfile's path is refused; its target is untouched.
+TEST(Supervisor, APidfileThatIsASymlinkIsRefused) {
+    TempDir dir;
+    std::string target = (dir.path() / "precious").string();
+    std::ofstream(target) << "keep me\n";
+    std::string pidfile = (dir.path() / "sup.pid").string();
+    std::filesystem::create_symlink(target, pidfile);
+    CommandRun r = run_command("--pidfile " + pidfile + " --stats-file " +
+                                   (dir.path() / "s.json").string(),
+                               "DATABASE_NAME=" + (dir.path() / "main.db").string());
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("cannot open the pidfile"), std::string::npos) << r.output;
+    std::ifstream in(target);
+    std::string line;
+    std::getline(in, line);
+    EXPECT_EQ(line, "keep me");
+}
+
 TEST(Supervisor, ACrashLoopingWorkerIsBackedOffNotSpun) {
     TempDir dir;
     SupervisorProcess sup(dir, "restart_backoff_ms = [100, 400]", {"--workers", "1"},
@@ -186,6 +220,24 @@ TEST(Supervisor, AConfigurationErrorInEveryWorkerStopsTheSupervisorWithExit2) {
     TempDir dir;
     SupervisorProcess sup(dir, "", {"--workers", "2"}, {"DBSUP_TEST_WORKER_EXIT=2"});
     EXPECT_EQ(sup.wait_exit(), 2);
+}
+
+// A slot stopped for a configuration error no longer counts: TTOU must not
+// take away the last worker still running (nor step past the slots, which
+// crashed the supervisor when no slot was left).
+TEST(Supervisor, TtouAfterAConfigurationErrorKeepsTheLastWorker) {
+    TempDir dir;
+    SupervisorProcess sup(dir, "", {"--workers", "2"}, {"DBSUP_TEST_WORKER_EXIT=2@1"});
+    sup.wait_for([](const json& d) {
+        return d["supervisor"]["workers_configured"] == 1 && d["supervisor"]["workers_alive"] == 1;
+    });
+    sup.signal(SIGTTOU);
+    std::this_thread::sleep_for(500ms);  // the loop acts within one 100 ms tick
+    json doc = sup.stats();
+    EXPECT_EQ(doc["supervisor"]["workers_alive"], 1) << doc["supervisor"].dump();
+    EXPECT_EQ(doc["supervisor"]["workers_configured"], 1) << doc["supervisor"].dump();
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
 }
 
 TEST(Supervisor, AMissingStatsDirectoryIsAClearError) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "shared/clock.hpp"
 #include "shared/errors.hpp"
 #include "worker/permanent_job_error.hpp"
 
@@ -13,12 +14,6 @@ namespace {
 constexpr std::chrono::milliseconds kNoLimit = std::chrono::hours(24);
 const QueryLabel kCompleteBatch{"complete_batch", "dbsup_jobs", "queue"};
 const QueryLabel kSavepoint{"savepoint", "-", "queue"};
-
-std::uint64_t ns_since(std::chrono::steady_clock::time_point start) {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                          std::chrono::steady_clock::now() - start)
-                                          .count());
-}
 
 }  // namespace
 
@@ -54,6 +49,9 @@ std::optional<BatchTransaction::Failure> BatchTransaction::run(const Job& job,
     const auto started = std::chrono::steady_clock::now();
     try {
         if (!session_.in_transaction()) {
+            // Deferred on purpose: a job that writes nothing (sleep, a C++
+            // handler waiting on I/O) must not hold SQLite's write lock. A
+            // busy database met by a later write redoes the batch (see below).
             session_.begin();
             opened_at_ = started;
             timeout_ms_ = 0;
@@ -90,6 +88,16 @@ std::optional<BatchTransaction::Failure> BatchTransaction::run(const Job& job,
         return std::nullopt;
     } catch (const PermanentJobError& e) {
         failure = Failure{e.what(), true};
+    } catch (const Error& e) {
+        // Busy, a deadlock, a lost connection: contention, not the job's fault.
+        // The batch is redone one job at a time, under the retry policy, and
+        // costs no attempt unless that gives up.
+        if (e.is_retryable()) {
+            broken_ = true;
+            pending_.push_back({job, 0});
+            return std::nullopt;
+        }
+        failure = Failure{e.what(), false};
     } catch (const std::exception& e) {
         failure = Failure{e.what(), false};
     }

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
+#include "shared/clock.hpp"
 #include "shared/db/database_manager.hpp"
 #include "shared/errors.hpp"
 #include "shared/metrics/started_mark.hpp"
@@ -12,16 +15,9 @@ namespace dbsup {
 namespace {
 
 constexpr std::size_t kSucceeded = 0, kRetried = 1, kDead = 2;  // task table columns
-constexpr auto kPruneEvery = std::chrono::seconds(60);
 // How long jobs may share one transaction: long enough to amortise a commit
 // over many quick jobs, short enough that a slow one does not hold the others.
 constexpr auto kBatchWindow = std::chrono::milliseconds(20);
-
-std::uint64_t ns_since(std::chrono::steady_clock::time_point start) {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                          std::chrono::steady_clock::now() - start)
-                                          .count());
-}
 
 }  // namespace
 
@@ -42,6 +38,7 @@ JobRunner::~JobRunner() {
 void JobRunner::start() {
     auto threads = static_cast<std::size_t>(config_.worker.threads);
     threads_running_ = threads + 1;
+    job_threads_running_ = threads;
     for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this, i] { work_loop(i); });
     threads_.emplace_back([this] { housekeeping_loop(); });
 }
@@ -70,10 +67,14 @@ void JobRunner::pause(std::chrono::milliseconds ms) {
 void JobRunner::track(const std::vector<Job>& jobs, bool working) {
     std::lock_guard lock(working_mutex_);
     for (const Job& job : jobs) {
-        if (working)
+        if (working) {
             working_.insert(job.id);
-        else
-            working_.erase(job.id);
+            continue;
+        }
+        // An unsettled job stays renewed until housekeeping has recorded it.
+        bool unsettled = std::any_of(unsettled_.begin(), unsettled_.end(),
+                                     [&](const Unsettled& u) { return u.job.id == job.id; });
+        if (!unsettled) working_.erase(job.id);
     }
 }
 
@@ -123,6 +124,11 @@ void JobRunner::work_loop(std::size_t index) {
         release(next, queue_session, runner.owner);
         track(next, false);
     }
+    {
+        std::lock_guard lock(wake_mutex_);
+        --job_threads_running_;
+    }
+    wake_.notify_all();
     --threads_running_;
 }
 
@@ -185,8 +191,10 @@ void JobRunner::release(const std::vector<Job>& jobs, Session& queue_session,
     try {
         slot_.add(Counter::jobs_released, queue_.release(queue_session, jobs, owner));
     } catch (const std::exception& e) {
-        spdlog::warn("worker (pid {}): cannot release {} claimed jobs ({}); their leases will "
-                     "expire", getpid(), jobs.size(), e.what());
+        spdlog::warn("worker (pid {}): cannot release {} claimed jobs ({}); housekeeping will",
+                     getpid(), jobs.size(), e.what());
+        for (const Job& job : jobs)
+            leave_unsettled({job, owner, Unsettled::Outcome::give_back});
     }
 }
 
@@ -218,14 +226,42 @@ void JobRunner::run_job(const Job& job, Session& queue_session, const Runner& ru
         }
         // Another database: the task's work is committed first, so a crash in
         // between runs it again (at least once); same database: exactly once.
-        if (!same_database)
-            queue_session.transact([&](Session& s) { queue_.complete(s, job, owner); });
+        if (!same_database) return complete_elsewhere(job, queue_session, owner, started);
         on_success(job, ns_since(started));
     } catch (const PermanentJobError& e) {
         on_failure(job, queue_session, owner, e.what(), true, ns_since(started));
+    } catch (const Error& e) {
+        if (e.code() == ErrorCode::pool_timeout) {
+            // This worker's pool was busy: the job never ran, so it costs no attempt.
+            spdlog::warn("job {} ({}): not started, given back: {}", job.id, job.task, e.what());
+            return release({job}, queue_session, owner);
+        }
+        on_failure(job, queue_session, owner, e.what(), false, ns_since(started));
     } catch (const std::exception& e) {
         on_failure(job, queue_session, owner, e.what(), false, ns_since(started));
     }
+}
+
+// The task's work committed on its own database; now its completion on the
+// queue's. The work is done either way: a completion that cannot be written
+// now is left to housekeeping (no attempt charged, the work not run again),
+// and one refused because the lease was taken back is not a success.
+void JobRunner::complete_elsewhere(const Job& job, Session& queue_session,
+                                   const std::string& owner, Clock::time_point started) {
+    bool completed = false;
+    try {
+        completed = queue_session.transact([&](Session& s) { return queue_.complete(s, job, owner); });
+    } catch (const std::exception& e) {
+        spdlog::warn("job {} ({}): its work committed, its completion not yet ({}); "
+                     "housekeeping will record it", job.id, job.task, e.what());
+        return leave_unsettled({job, owner, Unsettled::Outcome::completed});
+    }
+    if (!completed) {
+        spdlog::warn("job {} ({}): its work committed after its lease was taken back; "
+                     "it may run again", job.id, job.task);
+        return;
+    }
+    on_success(job, ns_since(started));
 }
 
 // One try of a job on its own: the task's work, and on the queue's database
@@ -278,34 +314,97 @@ void JobRunner::on_failure(const Job& job, Session& queue_session, const std::st
             case Queue::Outcome::lost: break;
         }
     } catch (const std::exception& e) {
-        spdlog::warn("job {} ({}): cannot record its failure ({}); its lease will expire",
+        spdlog::warn("job {} ({}): cannot record its failure yet ({}); housekeeping will",
                      job.id, job.task, e.what());
+        leave_unsettled({job, owner, Unsettled::Outcome::failed, error, permanent});
+    }
+}
+
+void JobRunner::record(Session& session, const Unsettled& u) {
+    switch (u.outcome) {
+        case Unsettled::Outcome::give_back:
+            slot_.add(Counter::jobs_released, queue_.release(session, {u.job}, u.owner));
+            return;
+        case Unsettled::Outcome::completed:
+            session.transact([&](Session& s) { queue_.complete(s, u.job, u.owner); });
+            return;
+        case Unsettled::Outcome::failed:
+            switch (queue_.fail(session, u.job, u.owner, u.error, u.permanent)) {
+                case Queue::Outcome::retried: slot_.add(Counter::jobs_retried); break;
+                case Queue::Outcome::dead: slot_.add(Counter::jobs_dead); break;
+                case Queue::Outcome::lost: break;
+            }
+            return;
+    }
+}
+
+void JobRunner::leave_unsettled(Unsettled unsettled) {
+    std::lock_guard lock(working_mutex_);
+    working_.insert(unsettled.job.id);  // its lease is renewed until it is settled
+    unsettled_.push_back(std::move(unsettled));
+}
+
+void JobRunner::settle_unsettled(Session& session) {
+    std::vector<Unsettled> todo;
+    {
+        std::lock_guard lock(working_mutex_);
+        todo.swap(unsettled_);
+    }
+    for (std::size_t i = 0; i < todo.size(); ++i) {
+        const Unsettled& u = todo[i];
+        try {
+            record(session, u);
+            std::lock_guard lock(working_mutex_);
+            working_.erase(u.job.id);
+        } catch (const std::exception&) {
+            std::lock_guard lock(working_mutex_);  // the rest waits for the next round
+            unsettled_.insert(unsettled_.end(), todo.begin() + static_cast<std::ptrdiff_t>(i),
+                              todo.end());
+            throw;
+        }
     }
 }
 
 void JobRunner::housekeeping_loop() {
-    Session& session = DatabaseManager::instance().session(config_.queue.database);
+    std::unique_ptr<Session> session;
     const auto every = std::chrono::milliseconds(std::max<std::int64_t>(
         100, std::min<std::int64_t>(config_.queue.lease_s * 1000 / 3, 5000)));
-    Clock::time_point next_prune = Clock::now();
-    while (!stopping_) {
+    for (;;) {
+        const bool draining = stopping_;
+        if (draining && job_threads_running_ == 0) {
+            // A last try for what the job threads left unsettled as they stopped.
+            try {
+                if (session) settle_unsettled(*session);
+            } catch (const std::exception& e) {
+                spdlog::warn("worker (pid {}): outcomes left unrecorded, to lease expiry: {}",
+                             getpid(), e.what());
+            }
+            break;
+        }
         try {
-            queue_.renew(session, owner_, working_ids());
-            if (std::size_t n = queue_.rescue_expired(session)) {
-                slot_.add(Counter::jobs_rescued, n);
-                spdlog::warn("worker (pid {}): took back {} job(s) whose lease expired",
-                             getpid(), n);
-            }
-            if (Clock::now() >= next_prune) {
-                queue_.prune(session);
-                next_prune = Clock::now() + kPruneEvery;
-            }
+            if (!session)
+                session = DatabaseManager::instance().dedicated_session(config_.queue.database,
+                                                                        "housekeeping");
+            housekeep(*session, draining);
         } catch (const std::exception& e) {
             spdlog::warn("worker (pid {}): queue housekeeping failed: {}", getpid(), e.what());
         }
-        pause(every);
+        std::unique_lock lock(wake_mutex_);
+        wake_.wait_for(lock, every, [this, draining] {
+            return job_threads_running_ == 0 || (!draining && stopping_);
+        });
     }
     --threads_running_;
+}
+
+void JobRunner::housekeep(Session& session, bool draining) {
+    queue_.renew(session, owner_, working_ids());
+    settle_unsettled(session);
+    if (draining) return;
+    if (std::size_t n = queue_.rescue_expired(session)) {
+        slot_.add(Counter::jobs_rescued, n);
+        spdlog::warn("worker (pid {}): took back {} job(s) whose lease expired", getpid(), n);
+    }
 }
 
 }  // namespace dbsup

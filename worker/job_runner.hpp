@@ -1,7 +1,10 @@
 // The job runner of one worker process: worker.threads threads, each claiming
 // batches from the queue with its own thread-local Session and running them,
 // plus one housekeeping thread that renews this worker's leases, takes back
-// jobs whose lease expired elsewhere, and prunes old succeeded jobs.
+// jobs whose lease expired elsewhere, and settles the outcomes the job threads
+// could not record. Housekeeping has a connection of its own, so it never
+// waits behind the jobs it protects, and it renews until the last job ends,
+// through a drain too.
 //
 // A job's task runs in one transaction on the task's database; when that is
 // the queue's database, the job's completion commits in the same transaction,
@@ -57,6 +60,25 @@ private:
 
     void work_loop(std::size_t index);
     void housekeeping_loop();
+    /// One round of housekeeping; `draining`: renew and settle only.
+    void housekeep(Session& session, bool draining);
+    /// A job's outcome that its thread could not record (the database was away
+    /// or its pool exhausted): housekeeping records it, and renews its lease
+    /// meanwhile, so the job neither waits for its lease to expire nor is run
+    /// again while it waits.
+    struct Unsettled {
+        enum class Outcome { give_back, failed, completed };  // given back: no attempt
+        Job job;
+        std::string owner;
+        Outcome outcome;
+        std::string error = {};
+        bool permanent = false;
+    };
+    void leave_unsettled(Unsettled unsettled);
+    void record(Session& session, const Unsettled& unsettled);
+    void complete_elsewhere(const Job& job, Session& queue_session, const std::string& owner,
+                            Clock::time_point started);
+    void settle_unsettled(Session& session);
     /// Returns the jobs claimed with its last commit (none when stopping).
     std::vector<Job> run_claimed(std::vector<Job>& jobs, Session& queue_session,
                                  const Runner& runner);
@@ -85,11 +107,13 @@ private:
     std::string owner_;  // the worker's; each thread claims as Queue::runner_owner(owner_, i)
     std::atomic<bool> stopping_{false};
     std::atomic<std::size_t> threads_running_{0};
+    std::atomic<std::size_t> job_threads_running_{0};  // housekeeping renews while > 0
     std::mutex wake_mutex_;
     std::condition_variable wake_;
     std::mutex label_mutex_;  // appends to the slot's task table
     mutable std::mutex working_mutex_;
     std::unordered_set<std::string> working_;
+    std::vector<Unsettled> unsettled_;  // guarded by working_mutex_
     std::vector<std::thread> threads_;
 };
 

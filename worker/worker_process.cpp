@@ -10,9 +10,12 @@
 #include <ctime>
 #include <iterator>
 #include <mutex>
+#include <optional>
+#include <string>
 
 #include "config/config_error.hpp"
 #include "config/config_loader.hpp"
+#include "shared/clock.hpp"
 #include "shared/db/database_manager.hpp"
 #include "shared/log_file.hpp"
 #include "shared/metrics/shm_segment.hpp"
@@ -23,13 +26,6 @@
 
 namespace dbsup {
 namespace {
-
-std::uint64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL +
-           static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 sigset_t stop_signals() {
     sigset_t set;
@@ -57,6 +53,18 @@ bool check_databases(const Config& config, std::size_t slot) {
         }
     }
     return true;
+}
+
+// Test switch DBSUP_TEST_WORKER_EXIT=CODE (every worker) or CODE@SLOT (that
+// slot's only): exit with CODE once the databases answered (crash loops,
+// configuration errors).
+std::optional<int> test_exit_code(std::size_t slot) {
+    const char* value = std::getenv("DBSUP_TEST_WORKER_EXIT");
+    if (!value) return std::nullopt;
+    std::string text(value);
+    auto at = text.find('@');
+    if (at != std::string::npos && std::stoul(text.substr(at + 1)) != slot) return std::nullopt;
+    return std::stoi(text.substr(0, at));
 }
 
 // The main thread's sessions report to the worker's observer: they end, and
@@ -161,8 +169,7 @@ int WorkerProcess::run(const std::string& shm_name, std::size_t slot_index,
             static_cast<std::size_t>(config.monitoring.statement_cache_size));
         DatabasesOpen databases_open;  // closed before the observer goes
         if (!check_databases(config, slot_index)) return exit_codes::kHandledError;
-        if (const char* code = std::getenv("DBSUP_TEST_WORKER_EXIT"))  // test switch: crash loops
-            return std::atoi(code);
+        if (auto code = test_exit_code(slot_index)) return *code;
         TaskRegistry tasks = TaskRegistry::from_config(config);
         JobRunner runner(config, tasks, slot,
                          Queue::owner_id(segment.header().supervisor_pid.load(), slot_index,

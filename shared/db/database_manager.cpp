@@ -141,14 +141,32 @@ std::shared_ptr<ConnectionPool> DatabaseManager::pool(std::string_view name) {
     return built;
 }
 
-std::shared_ptr<ConnectionPool> DatabaseManager::build_pool(const std::string& name) {
+std::unique_ptr<Session> DatabaseManager::dedicated_session(std::string_view name,
+                                                            const std::string& holder) {
+    check_fork();
+    std::shared_ptr<ConnectionPool> own;
+    {
+        std::lock_guard lock(mutex_);
+        own = build_pool(std::string(name), 1);
+    }
+    return std::make_unique<Session>(std::move(own), holder,
+                                     observer_.load(std::memory_order_acquire));
+}
+
+std::shared_ptr<ConnectionPool> DatabaseManager::build_pool(const std::string& name,
+                                                            std::size_t size) {
     auto db = databases_.find(name);
     if (db == databases_.end())
         throw Error(ErrorCode::usage, "no database named '" + name + "' is configured");
     auto engine = std::make_shared<Engine>(db->second, PasswordResolver::resolve(db->second),
                                            application_name_);
+    PoolOptions options = PoolOptions::from_config(db->second, breaker_);
+    if (size > 0) {
+        options.size = size;
+        options.max_overflow = 0;
+    }
     return std::make_shared<ConnectionPool>(
-        PoolOptions::from_config(db->second, breaker_),
+        std::move(options),
         [engine, cache = statement_cache_size_] { return engine->connect(cache); });
 }
 

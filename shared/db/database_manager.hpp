@@ -54,6 +54,11 @@ public:
     Session& session(std::string_view name);
     /// The pool for `name`, built on first use. @throws Error(usage)
     std::shared_ptr<ConnectionPool> pool(std::string_view name);
+    /// A session on a connection of its own (a pool of one, outside the
+    /// shared pools and their stats), for work that must never wait behind the
+    /// pool's other holders: the queue's lease renewal. The caller owns it.
+    /// @throws Error(usage) for an unknown name.
+    std::unique_ptr<Session> dedicated_session(std::string_view name, const std::string& holder);
 
     /// Scoped auto-commit call: f(Session&) in a transaction on `name`.
     template <class F>
@@ -74,7 +79,8 @@ public:
 private:
     DatabaseManager();
     void check_fork();
-    std::shared_ptr<ConnectionPool> build_pool(const std::string& name);
+    /// `size` > 0 overrides the configured pool size (and allows no overflow).
+    std::shared_ptr<ConnectionPool> build_pool(const std::string& name, std::size_t size = 0);
 
     mutable std::mutex mutex_;
     std::atomic<pid_t> owner_pid_;

@@ -28,6 +28,8 @@ std::string Engine::postgres_conninfo(const std::optional<std::string>& password
     if (!url.user.empty()) info += " user=" + quoted(url.user);
     if (password) info += " password=" + quoted(*password);
     for (const auto& [name, value] : url.params) info += " " + name + "=" + quoted(value);
+    // libpq waits forever for a host that drops packets; nothing of ours may.
+    if (!url.params.contains("connect_timeout")) info += " connect_timeout=5";
     if (config_.statement_timeout_ms > 0)
         info += " options=" +
                 quoted("-c statement_timeout=" + std::to_string(config_.statement_timeout_ms));

@@ -8,7 +8,8 @@ PoolOptions PoolOptions::from_config(const DatabaseConfig& db,
     o.breaker = breaker;
     o.name = db.name;
     o.backend = db.url.backend;
-    o.size = static_cast<std::size_t>(db.pool_size);
+    // 0 is "not resolved" (ConfigLoader::size_pools): the default job threads.
+    o.size = static_cast<std::size_t>(db.pool_size > 0 ? db.pool_size : WorkerConfig{}.threads);
     o.max_overflow = static_cast<std::size_t>(db.max_overflow);
     o.timeout = std::chrono::milliseconds(db.pool_timeout_ms);
     o.pre_ping = db.pre_ping;

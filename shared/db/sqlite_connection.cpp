@@ -2,6 +2,8 @@
 // same SQL text works on PostgreSQL), stepped and finalized by an RAII holder.
 #include "shared/db/sqlite_connection.hpp"
 
+#include <thread>
+
 #include <sqlite3.h>
 
 #include <charconv>
@@ -163,11 +165,27 @@ SqliteConnection::SqliteConnection(const std::string& database, const std::strin
     }
 }
 
+// Connections opening a new file at once can meet in its switch to WAL, where
+// SQLite answers busy at once: it does not call the busy handler when waiting
+// could deadlock (each holding a shared lock). So the wait is done here.
+void SqliteConnection::set_journal_mode(const SqliteSettings& settings) {
+    const auto until = Clock::now() + std::chrono::milliseconds(settings.busy_timeout_ms);
+    for (;;) {
+        try {
+            execute_script("PRAGMA journal_mode = " + settings.journal_mode);
+            return;
+        } catch (const Error& e) {
+            if (e.code() != ErrorCode::busy || Clock::now() >= until) throw;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
+
 void SqliteConnection::configure(const SqliteSettings& settings, const std::string& path) {
     sqlite3_extended_result_codes(db_, 1);
     sqlite3_busy_timeout(db_, static_cast<int>(settings.busy_timeout_ms));
     execute_script("PRAGMA foreign_keys = ON");
-    if (path != ":memory:") execute_script("PRAGMA journal_mode = " + settings.journal_mode);
+    if (path != ":memory:") set_journal_mode(settings);
     int rc = sqlite3_create_function_v2(db_, "regexp", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
                                         &regexes_, regexp_function, nullptr, nullptr, nullptr);
     if (rc != SQLITE_OK) fail(rc, "create_function regexp");

@@ -43,6 +43,7 @@ protected:
 
 private:
     [[noreturn]] void fail(int rc, std::string_view sql);
+    void set_journal_mode(const SqliteSettings& settings);
     void configure(const SqliteSettings& settings, const std::string& path);
     /// The prepared statement for sql: from (or into) the cache when cached.
     sqlite3_stmt* statement(std::string_view sql, bool cached);

@@ -2,15 +2,18 @@
 
 #include <cstring>
 
+#include "shared/utf8.hpp"
+
 namespace dbsup {
 namespace {
 
 constexpr std::size_t kNameBytes = ShmLabelRow::kNameWords * 8;
 
-// The label as the eight words it is stored as (truncated to 63 bytes).
+// The label as the eight words it is stored as (cut to at most 63 bytes, at a
+// character boundary: half a character would make the name invalid UTF-8).
 std::array<std::uint64_t, ShmLabelRow::kNameWords> pack(std::string_view label) {
     char bytes[kNameBytes] = {};
-    std::memcpy(bytes, label.data(), std::min(label.size(), kNameBytes - 1));
+    std::memcpy(bytes, label.data(), utf8::cut(label, kNameBytes - 1));
     std::array<std::uint64_t, ShmLabelRow::kNameWords> words{};
     std::memcpy(words.data(), bytes, kNameBytes);
     return words;

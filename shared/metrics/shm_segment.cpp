@@ -7,6 +7,9 @@
 #include <cerrno>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
 #include <cstring>
 #include <new>
 #include <stdexcept>
@@ -24,10 +27,6 @@ constexpr std::size_t header_bytes() {
     return (sizeof(ShmHeader) + 63) / 64 * 64;
 }
 constexpr std::size_t slot_bytes() { return (sizeof(ShmWorkerSlot) + 63) / 64 * 64; }
-
-bool process_alive(std::uint64_t pid) {
-    return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
-}
 
 [[noreturn]] void fail(const std::string& name, const std::string& why) {
     throw std::runtime_error("shared memory segment '" + name + "': " + why);
@@ -65,11 +64,24 @@ ShmSegment::~ShmSegment() {
     if (owner_) bip::shared_memory_object::remove(name_.c_str());
 }
 
+bool ShmSegment::process_alive(std::uint64_t pid) {
+    if (pid == 0 || pid > static_cast<std::uint64_t>(std::numeric_limits<pid_t>::max()))
+        return false;
+    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return false;
+    // A zombie answers kill() but runs nothing: an unreaped worker of a killed
+    // supervisor is one until init reaps it. Its state is the field after the
+    // parenthesised name in /proc/<pid>/stat.
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const auto close = text.rfind(')');
+    return close == std::string::npos || close + 2 >= text.size() || text[close + 2] != 'Z';
+}
+
 std::string ShmSegment::name_for(pid_t supervisor_pid) {
     return "dbsup-" + std::to_string(supervisor_pid);
 }
 
-bool ShmSegment::remove_if_stale(const std::string& name) {
+bool ShmSegment::remove_if_stale(const std::string& name, const StaleReader& read) {
     std::uint64_t pid = 0;
     try {
         bip::shared_memory_object object(bip::open_only, name.c_str(), bip::read_only);
@@ -90,10 +102,17 @@ bool ShmSegment::remove_if_stale(const std::string& name) {
         auto creator = static_cast<std::uint64_t>(std::stoul(digits));
         if (creator != static_cast<std::uint64_t>(getpid()) && process_alive(creator)) return false;
     }
+    if (read) {
+        try {
+            read(attach(name));
+        } catch (const std::exception&) {
+            // Half made, or of another layout version: nothing to read in it.
+        }
+    }
     return bip::shared_memory_object::remove(name.c_str());
 }
 
-std::size_t ShmSegment::remove_stale_segments() {
+std::size_t ShmSegment::remove_stale_segments(const StaleReader& read) {
     std::size_t removed = 0;
     std::error_code error;
     // POSIX shared memory lives in /dev/shm on Linux; names are "dbsup-<pid>".
@@ -102,7 +121,7 @@ std::size_t ShmSegment::remove_stale_segments() {
         if (name.rfind("dbsup-", 0) != 0 ||
             name.find_first_not_of("0123456789", 6) != std::string::npos || name.size() == 6)
             continue;
-        if (remove_if_stale(name)) ++removed;
+        if (remove_if_stale(name, read)) ++removed;
     }
     return removed;
 }

@@ -4,6 +4,7 @@
 // ShmSegment is destroyed; workers attach() and never remove it.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,10 +24,17 @@ public:
     /// Attaches to an existing segment after checking magic, version and sizes.
     /// @throws std::runtime_error naming what does not match.
     static ShmSegment attach(const std::string& name);
-    /// Removes the segment if its recorded supervisor is no longer alive; true if removed.
-    static bool remove_if_stale(const std::string& name);
-    /// Removes every "dbsup-<pid>" segment whose supervisor is dead; returns how many.
-    static std::size_t remove_stale_segments();
+    /// Read-only: what a stale segment tells before it goes (see remove_stale_segments).
+    using StaleReader = std::function<void(const ShmSegment&)>;
+    /// Removes the segment if its recorded supervisor is no longer alive; true
+    /// if removed. `read`, when given, sees the segment first (if it attaches).
+    static bool remove_if_stale(const std::string& name, const StaleReader& read = {});
+    /// Removes every "dbsup-<pid>" segment whose supervisor is dead, each
+    /// shown to `read` first (the claims its workers had started, say);
+    /// returns how many.
+    static std::size_t remove_stale_segments(const StaleReader& read = {});
+    /// Whether `pid` is a running process (a zombie is not).
+    static bool process_alive(std::uint64_t pid);
     /// The conventional name of a supervisor's segment: "dbsup-<pid>".
     static std::string name_for(pid_t supervisor_pid);
 

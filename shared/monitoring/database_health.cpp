@@ -4,19 +4,11 @@
 #include <ctime>
 
 #include "config/password_resolver.hpp"
+#include "shared/clock.hpp"
 #include "shared/db/engine.hpp"
 
 namespace dbsup {
 namespace {
-
-std::string utc_now() {
-    std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char out[32];
-    std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return out;
-}
 
 // Other sessions on this database; this check's own connection is not one.
 void read_activity(Connection& c, HealthReport& report) {

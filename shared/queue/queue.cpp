@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "config/names.hpp"
 #include "shared/errors.hpp"
 #include "shared/queue/uuid7.hpp"
 
@@ -58,7 +59,11 @@ std::vector<Job> jobs_of(const Result& result) {
 
 // A valid JSON text that starts with '{' is an object. accept() checks the
 // syntax without building a document, so a payload is never parsed twice.
-const std::string& checked_payload(const std::string& payload) {
+const std::string& checked_payload(const std::string& payload, std::int64_t max_bytes) {
+    if (static_cast<std::int64_t>(payload.size()) > max_bytes)
+        throw Error(ErrorCode::usage, "the payload is " + std::to_string(payload.size()) +
+                                          " bytes, more than [queue] max_payload_bytes (" +
+                                          std::to_string(max_bytes) + ")");
     auto first = payload.find_first_not_of(" \t\r\n");
     if (first == std::string::npos || payload[first] != '{' || !nlohmann::json::accept(payload))
         throw Error(ErrorCode::usage, "the payload is not a JSON object: " + payload.substr(0, 80));
@@ -66,6 +71,22 @@ const std::string& checked_payload(const std::string& payload) {
 }
 
 std::string json_string(const std::string& text) { return nlohmann::json(text).dump(); }
+
+// A name as a one-line, quoted, escaped JSON string (bytes that are not UTF-8 replaced).
+std::string quoted(const std::string& name) {
+    return nlohmann::json(name.substr(0, 80))
+        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Task and queue names end up in logs, stats keys and Prometheus labels.
+void check_names(const NewJob& job) {
+    if (!is_valid_name(job.task))
+        throw Error(ErrorCode::usage, "task name " + quoted(job.task) + " is not valid: " +
+                                          kNameRule);
+    if (!job.queue.empty() && !is_valid_name(job.queue))
+        throw Error(ErrorCode::usage, "queue name " + quoted(job.queue) + " is not valid: " +
+                                          kNameRule);
+}
 
 // What every owner name of a worker's runner threads starts with.
 std::string runner_prefix(const std::string& worker_owner) { return worker_owner + "/"; }
@@ -143,12 +164,13 @@ std::vector<std::string> Queue::enqueue_many(Session& session,
         rows.clear();
         for (std::size_t i = start; i < std::min(jobs.size(), start + kBatchRows); ++i) {
             const NewJob& j = jobs[i];
-            if (j.task.empty()) throw Error(ErrorCode::usage, "a job needs a task name");
+            check_names(j);
             ids.push_back(new_uuid7());
             const std::int64_t attempts =
                 j.max_attempts > 0 ? j.max_attempts : default_max_attempts(j.task);
             rows.push_back({ids.back(), j.queue.empty() ? config_.name : j.queue, j.task,
-                            checked_payload(j.payload), "available", j.priority,
+                            checked_payload(j.payload, config_.max_payload_bytes), "available",
+                            j.priority,
                             j.run_at_ms > 0 ? j.run_at_ms : now, std::int64_t{0}, attempts, now,
                             now});
         }
@@ -333,12 +355,22 @@ Queue::TakenBack take_back_worker(Session& s, const Queue::DeadWorker& worker, s
 
 }  // namespace
 
+void Queue::limit_waits(Session& session, std::int64_t ms) {
+    if (ms <= 0 || session.backend() != Backend::postgresql) return;
+    const std::string limit = std::to_string(ms);
+    session.execute(kLockBound, "SELECT set_config('lock_timeout', '" + limit +
+                                    "', true), set_config('statement_timeout', '" + limit +
+                                    "', true)");
+}
+
 std::vector<Queue::TakenBack> Queue::release_workers(Session& session,
-                                                     const std::vector<DeadWorker>& workers) const {
+                                                     const std::vector<DeadWorker>& workers,
+                                                     std::int64_t wait_limit_ms) const {
     const std::int64_t now = now_ms();
-    // Blocking on purpose: the dead workers' transactions end when their server
-    // backends notice, and their jobs are taken back then.
+    // Without a limit this waits for the dead workers' transactions to end
+    // (when their server backends notice), and takes their jobs back then.
     return session.transact([&](Session& s) {
+        limit_waits(s, wait_limit_ms);
         std::vector<TakenBack> out;
         for (const DeadWorker& w : workers) out.push_back(take_back_worker(s, w, now));
         return out;
@@ -371,12 +403,19 @@ std::size_t Queue::renew(Session& session, const std::string& worker_owner,
     });
 }
 
-std::size_t Queue::prune(Session& session) const {
+std::size_t Queue::prune(Session& session, std::size_t batch) const {
     const std::int64_t cutoff = now_ms() - config_.retention_s * 1000;
-    return session.transact([&](Session& s) {
+    const bool pg = session.backend() == Backend::postgresql;
+    return session.transact([&](Session& s) -> std::size_t {
+        // Fixed key "dbsup prune": a second pruner on the database skips its turn.
+        if (pg && !s.execute("SELECT pg_try_advisory_xact_lock(7291846)").scalar<bool>())
+            return 0;
+        bound_transaction(s);
         return static_cast<std::size_t>(
-            s.execute(kPrune, "DELETE FROM dbsup_jobs WHERE state = 'succeeded' AND finished_at < $1",
-                      {cutoff})
+            s.execute(kPrune,
+                      "DELETE FROM dbsup_jobs WHERE id IN (SELECT id FROM dbsup_jobs WHERE "
+                      "state = 'succeeded' AND finished_at < $1 LIMIT $2)",
+                      {cutoff, static_cast<std::int64_t>(batch)})
                 .affected_rows);
     });
 }
@@ -402,12 +441,13 @@ std::map<std::string, std::map<std::string, std::int64_t>> Queue::counts_by_task
     return out;
 }
 
-Job Queue::find(Session& session, const std::string& id) const {
+std::optional<Job> Queue::find(Session& session, const std::string& id) const {
     Result r = session.transact([&](Session& s) {
         return s.execute(std::string("SELECT ") + kColumns + " FROM dbsup_jobs WHERE id = $1",
                          {id});
     });
-    return r.empty() ? Job{} : job_of(r[0]);
+    if (r.empty()) return std::nullopt;
+    return job_of(r[0]);
 }
 
 std::vector<Job> Queue::list(Session& session, const std::string& state, const std::string& task,
@@ -421,17 +461,28 @@ std::vector<Job> Queue::list(Session& session, const std::string& state, const s
     return jobs_of(r);
 }
 
-std::size_t Queue::retry(Session& session, const std::string& id_or_all_dead) const {
-    const bool all = id_or_all_dead.empty();
+namespace {
+
+// Back to available with fresh attempts, due now: the jobs matching `where`
+// ($2 its one parameter). $1 is the time.
+std::size_t make_available(Session& session, const std::string& where, const Value& param) {
     return session.transact([&](Session& s) {
         return static_cast<std::size_t>(
-            s.execute(std::string("UPDATE dbsup_jobs SET state = 'available', attempts = 0, "
-                                  "run_at = $1, finished_at = NULL, updated_at = $1 WHERE ") +
-                          (all ? "state = 'dead' AND $2 = ''"
-                               : "id = $2 AND state IN ('dead', 'available')"),
-                      {now_ms(), id_or_all_dead})
+            s.execute("UPDATE dbsup_jobs SET state = 'available', attempts = 0, run_at = $1, "
+                      "finished_at = NULL, updated_at = $1 WHERE " + where,
+                      {Queue::now_ms(), param})
                 .affected_rows);
     });
+}
+
+}  // namespace
+
+bool Queue::retry(Session& session, const std::string& id) const {
+    return make_available(session, "id = $2 AND state IN ('dead', 'available')", id) == 1;
+}
+
+std::size_t Queue::retry_all_dead(Session& session) const {
+    return make_available(session, "state = 'dead' AND $2 = ''", std::string());
 }
 
 bool Queue::cancel(Session& session, const std::string& id) const {

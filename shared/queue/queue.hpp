@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -82,8 +83,15 @@ public:
     /// transaction (one wait for a locked database, one commit); commits. Only
     /// a started job keeps its attempt, so a job that kills its worker ends
     /// dead, and its batch neighbours do not. One TakenBack per worker, in order.
+    /// `wait_limit_ms` > 0 (PostgreSQL): no statement waits longer than that for
+    /// a lock or runs longer (Error(timeout)), so a killed worker's backend still
+    /// holding the rows cannot hold up the caller; the caller tries again later.
     std::vector<TakenBack> release_workers(Session& session,
-                                           const std::vector<DeadWorker>& workers) const;
+                                           const std::vector<DeadWorker>& workers,
+                                           std::int64_t wait_limit_ms = 0) const;
+    /// PostgreSQL, for the caller's open transaction: lock waits and statements
+    /// end with Error(timeout) after `ms`. SQLite's busy timeout bounds it there.
+    static void limit_waits(Session& session, std::int64_t ms);
     /// Takes back running jobs whose lease expired; commits. Returns how many.
     std::size_t rescue_expired(Session& session) const;
     /// Extends the leases of these jobs of the worker `worker_owner`, whichever
@@ -92,21 +100,26 @@ public:
     /// and be rescued); commits. Returns how many.
     std::size_t renew(Session& session, const std::string& worker_owner,
                       const std::vector<std::string>& ids) const;
-    /// Deletes succeeded jobs older than retention_s; commits.
-    std::size_t prune(Session& session) const;
+    /// Deletes up to `batch` succeeded jobs older than retention_s; commits.
+    /// On PostgreSQL one pruner per database at a time: while another holds
+    /// the prune lock this returns 0 at once.
+    std::size_t prune(Session& session, std::size_t batch) const;
 
     /// Job counts by state (every state present, zero when none); commits.
     std::map<std::string, std::int64_t> counts(Session& session) const;
     /// Job counts by task, then by state; commits.
     std::map<std::string, std::map<std::string, std::int64_t>> counts_by_task(
         Session& session) const;
-    /// One job, or nullopt-like empty id when there is none; commits.
-    Job find(Session& session, const std::string& id) const;
+    /// One job, or nullopt when there is none; commits.
+    std::optional<Job> find(Session& session, const std::string& id) const;
     /// Jobs filtered by state and task ("" = any), newest first; commits.
     std::vector<Job> list(Session& session, const std::string& state, const std::string& task,
                           std::int64_t limit) const;
-    /// Dead (or available) jobs back to available with fresh attempts; commits.
-    std::size_t retry(Session& session, const std::string& id_or_all_dead) const;
+    /// A dead (or available) job back to available with fresh attempts; commits.
+    /// False when there is no such job in those states.
+    bool retry(Session& session, const std::string& id) const;
+    /// Every dead job back to available with fresh attempts; commits. How many.
+    std::size_t retry_all_dead(Session& session) const;
     /// An available job to dead with "cancelled by operator"; commits.
     bool cancel(Session& session, const std::string& id) const;
 
