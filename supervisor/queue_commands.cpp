@@ -109,9 +109,19 @@ JsonLines read_jsonl(std::istream& in, const std::string& source) {
     return input;
 }
 
-void insert_with_progress(const Config& config, Session& session, const NewJob& base,
-                          const JsonLines& input) {
+// The queue of `config` on the clock of its database (see Queue::sync_clock),
+// with `base` due after `delay_ms` on that clock when one is given.
+Queue synced_queue(const Config& config, Session& session, NewJob& base,
+                   std::optional<std::int64_t> delay_ms) {
     Queue queue = Queue::from_config(config);
+    queue.sync_clock(session);
+    if (delay_ms) base.run_at_ms = queue.db_now() + *delay_ms;
+    return queue;
+}
+
+void insert_with_progress(const Config& config, Session& session, NewJob base,
+                          std::optional<std::int64_t> delay_ms, const JsonLines& input) {
+    Queue queue = synced_queue(config, session, base, delay_ms);
     const bool terminal = ::isatty(STDERR_FILENO) == 1;
     const std::size_t total = input.lines.size();
     std::vector<NewJob> chunk;
@@ -194,14 +204,15 @@ int QueueCommands::enqueue(const Config& config, const EnqueueOptions& o) {
                            "': define [tasks." + o.task + "] or use noop, sleep, demo");
     NewJob base{o.task, o.payload, o.queue, o.priority, 0, o.max_attempts};
     try {
-        if (o.delay) base.run_at_ms = Queue::now_ms() + parse_duration_ms(*o.delay);
+        std::optional<std::int64_t> delay_ms;
+        if (o.delay) delay_ms = parse_duration_ms(*o.delay);
         if (o.run_at) base.run_at_ms = parse_run_at_ms(*o.run_at);
         if (!o.jsonl) {
             json parsed = json::parse(o.payload, nullptr, false);
             if (parsed.is_discarded() || !parsed.is_object())
                 return usage_error("--payload: not a JSON object: " + o.payload.substr(0, 80));
             Session& session = migrated_queue_session(config);
-            Queue queue = Queue::from_config(config);
+            Queue queue = synced_queue(config, session, base, delay_ms);
             std::cout << session.transact([&](Session& s) { return queue.enqueue(s, base); })
                       << "\n";
             return kExitOk;
@@ -214,7 +225,7 @@ int QueueCommands::enqueue(const Config& config, const EnqueueOptions& o) {
             if (!in) return usage_error(*o.jsonl + ": cannot read the file");
             input = read_jsonl(in, *o.jsonl);
         }
-        insert_with_progress(config, migrated_queue_session(config), base, input);
+        insert_with_progress(config, migrated_queue_session(config), base, delay_ms, input);
         std::cout << "enqueued " << input.lines.size() << " jobs\n";
         return kExitOk;
     } catch (const std::invalid_argument& e) {
@@ -228,6 +239,7 @@ int QueueCommands::jobs(const Config& config, const JobsOptions& o) {
         throw std::runtime_error("database '" + config.queue.database +
                                  "' has no queue tables yet: run dbsupervisor init-db");
     Queue queue = Queue::from_config(config);
+    queue.sync_clock(session);  // retry makes jobs due now, on the database's clock
     if (o.action == "list") return print_jobs(queue.list(session, o.state, o.task, o.limit), o.json);
     if (o.action == "counts") return print_counts(queue, session, o.json);
     if (o.action == "retry" && o.all_dead) {

@@ -184,7 +184,9 @@ nlohmann::json QueueKeeper::final_depth() noexcept {
 QueueKeeper::Clock::time_point QueueKeeper::count_depth() noexcept {
     const auto at = Clock::now();
     try {
-        nlohmann::json counts(queue_.counts(DatabaseManager::instance().session(database_)));
+        Session& session = DatabaseManager::instance().session(database_);
+        queue_.sync_clock(session);  // its put-backs and prunes use the database's clock
+        nlohmann::json counts(queue_.counts(session));
         const auto took = Clock::now() - at;
         std::lock_guard lock(mutex_);
         depth_ = std::move(counts);

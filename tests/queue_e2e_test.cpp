@@ -105,6 +105,34 @@ protected:
     std::unique_ptr<Session> session_;
 };
 
+// A fresh queue on the shared PostgreSQL, for the tests of one backend only.
+struct PostgresQueue {
+    PostgresQueue() {
+        databases.drop_queue_tables(TestBackend::postgresql);
+        QueueSchema::migrate(session);
+    }
+    /// A `sleep` job of `ms`, due at `run_at_ms` (0: now).
+    void enqueue_sleep(std::int64_t ms, std::int64_t run_at_ms = 0) {
+        NewJob job;
+        job.task = "sleep";
+        job.payload = "{\"ms\": " + std::to_string(ms) + "}";
+        job.run_at_ms = run_at_ms;
+        session.transact([&](Session& s) { queue.enqueue(s, job); });
+    }
+    /// Polls the counts until `state` has `n` jobs or `limit` passes; how many it has.
+    std::int64_t wait_for(const std::string& state, std::int64_t n, std::chrono::seconds limit) {
+        auto deadline = std::chrono::steady_clock::now() + limit;
+        while (queue.counts(session)[state] < n && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(20ms);
+        return queue.counts(session)[state];
+    }
+
+    TestDatabases databases;
+    std::shared_ptr<ConnectionPool> pool = databases.pool(TestBackend::postgresql, PoolOptions{});
+    Session session{pool, "postgres-queue"};
+    Queue queue{QueueConfig{}, {}};
+};
+
 TEST_P(QueueE2ETest, ASqlTaskCommitsItsRowWithTheJob) {
     TempDir dir;
     enqueue("record_event", R"({"kind": "signup"})", 300);
@@ -546,29 +574,44 @@ TEST(QueueTwoSupervisors, ShareOnePostgresQueueAndRunNoJobTwice) {
     EXPECT_GT(b.stats()["jobs"]["succeeded_total"].get<int>(), 0) << "supervisor b did nothing";
 }
 
+// Two hosts on one PostgreSQL, one clock an hour behind (libfaketime, in the
+// supervisor and its workers): leases are written and compared on the
+// server's clock, so the other host never takes back a job that is running.
+TEST(QueueClock, AHostWithASkewedClockKeepsItsLeases) {
+    PostgresQueue pg;
+    pg.enqueue_sleep(3000, Queue::now_ms() - 2 * 3600 * 1000);  // due on both hosts' clocks
+    const std::string toml = pg.databases.toml(TestBackend::postgresql) +
+                             "[queue]\npoll_interval_ms = 10\nlease_s = 2\n[worker]\nthreads = 1\n";
+    TempDir dir;
+    SupervisorProcess behind(
+        dir, "", {"--workers", "1"},
+        {"LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "FAKETIME=-1h",
+         "FAKETIME_DONT_FAKE_MONOTONIC=1"},
+        toml, "behind");
+    ASSERT_EQ(pg.wait_for("running", 1, 20s), 1) << "the host behind claimed nothing";
+    SupervisorProcess on_time(dir, "", {"--workers", "1"}, {}, toml, "on-time");
+    ASSERT_EQ(pg.wait_for("succeeded", 1, 20s), 1);
+    EXPECT_EQ(pg.queue.list(pg.session, "succeeded", "", 1).at(0).attempts, 1)
+        << "the host on time took the job back from the host behind";
+    behind.signal(SIGTERM);
+    on_time.signal(SIGTERM);
+    EXPECT_EQ(behind.wait_exit(), 0);
+    EXPECT_EQ(on_time.wait_exit(), 0);
+}
+
 // The supervisor's last put-back meets a row lock it cannot get (here a
 // session of the test's; in the field a killed worker's backend still running
 // on the server). It must still exit in bounded time, leaving that job to its
 // lease.
 TEST(QueueStop, ALockedRowCannotKeepTheSupervisorFromExiting) {
-    TestDatabases databases;
-    databases.drop_queue_tables(TestBackend::postgresql);
-    auto pool = databases.pool(TestBackend::postgresql, PoolOptions{});
-    Session session(pool, "locker");
-    QueueSchema::migrate(session);
-    Queue queue(QueueConfig{}, {});
-    NewJob slow;
-    slow.task = "sleep";
-    slow.payload = R"({"ms": 60000})";
-    session.transact([&](Session& s) { queue.enqueue(s, slow); });
+    PostgresQueue pg;
+    pg.enqueue_sleep(60000);
     TempDir dir;
     SupervisorProcess sup(dir, "graceful_timeout_s = 1", {"--workers", "1"}, {},
-                          databases.toml(TestBackend::postgresql) +
+                          pg.databases.toml(TestBackend::postgresql) +
                               "[queue]\npoll_interval_ms = 10\n");
-    auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (queue.counts(session)["running"] < 1 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(20ms);
-    Session locker(pool, "row-locker");
+    ASSERT_EQ(pg.wait_for("running", 1, 20s), 1);
+    Session locker(pg.pool, "row-locker");
     locker.begin();
     ASSERT_EQ(locker.execute("SELECT id FROM dbsup_jobs FOR UPDATE").size(), 1u);
     const auto stop = std::chrono::steady_clock::now();
@@ -576,7 +619,7 @@ TEST(QueueStop, ALockedRowCannotKeepTheSupervisorFromExiting) {
     EXPECT_EQ(sup.wait_exit(30s), 0);
     EXPECT_LT(std::chrono::steady_clock::now() - stop, 10s) << "graceful 1 s + bounded put-back";
     locker.rollback();
-    EXPECT_EQ(queue.counts(session)["running"], 1) << "left to its lease";
+    EXPECT_EQ(pg.queue.counts(pg.session)["running"], 1) << "left to its lease";
 }
 
 // A job whose task cannot get a connection from its worker's exhausted pool

@@ -169,6 +169,12 @@ TEST_P(SessionTest, ABrokenConnectionIsNotReturnedToThePool) {
         FAIL() << "the broken connection still worked";
     } catch (const Error& e) {
         EXPECT_TRUE(e.poisons_connection()) << e.what();
+        if (GetParam() == TestBackend::postgresql) {  // which database, what, what next
+            EXPECT_EQ(std::string(e.what()).rfind("database 'main': the connection was lost", 0),
+                      0u) << e.what();
+            EXPECT_NE(std::string(e.what()).find("a new one is opened on the next use"),
+                      std::string::npos) << e.what();
+        }
     }
     victim.rollback();
 

@@ -164,7 +164,7 @@ bool BatchTransaction::complete_pending() {
     ids.reserve(pending_.size());
     for (const auto& p : pending_) ids.push_back(p.job.id);
     return session_.execute(kCompleteBatch, sql,
-                            {owner_, Queue::now_ms(), Queue::id_list(backend, ids)})
+                            {owner_, queue_.db_now(), Queue::id_list(backend, ids)})
                .affected_rows == static_cast<std::int64_t>(pending_.size());
 }
 

@@ -36,6 +36,12 @@ JobRunner::~JobRunner() {
 }
 
 void JobRunner::start() {
+    try {  // before the first claim: leases are written on the database's clock
+        queue_.sync_clock(DatabaseManager::instance().session(config_.queue.database));
+    } catch (const std::exception& e) {
+        spdlog::warn("worker (pid {}): cannot read the database's clock yet ({}); using this "
+                     "host's until housekeeping can", getpid(), e.what());
+    }
     auto threads = static_cast<std::size_t>(config_.worker.threads);
     threads_running_ = threads + 1;
     job_threads_running_ = threads;
@@ -114,8 +120,8 @@ void JobRunner::work_loop(std::size_t index) {
             track(jobs, false);
         } catch (const std::exception& e) {
             // The database is away: say so, and try again less and less often.
-            spdlog::warn("worker thread {} (pid {}): cannot claim jobs: {}", index, getpid(),
-                         e.what());
+            spdlog::warn("worker thread {} (pid {}): cannot claim jobs ({}); trying again in "
+                         "{} ms", index, getpid(), e.what(), error_pause.count());
             pause(error_pause);
             error_pause = std::min(error_pause * 2, std::chrono::milliseconds(5000));
         }
@@ -140,7 +146,7 @@ void JobRunner::work_loop(std::size_t index) {
 // (tracked as working, so their leases are renewed).
 std::vector<Job> JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_session,
                                         const Runner& runner) {
-    const std::int64_t now = Queue::now_ms();
+    const std::int64_t now = queue_.db_now();
     BatchTransaction batch(queue_session, queue_, runner.owner, kBatchWindow, runner.activity);
     std::vector<std::pair<Job, BatchTransaction::Failure>> failures;
     std::vector<Job> next;
@@ -398,6 +404,7 @@ void JobRunner::housekeeping_loop() {
 }
 
 void JobRunner::housekeep(Session& session, bool draining) {
+    queue_.sync_clock(session);  // an NTP step or drift here is followed within a round
     queue_.renew(session, owner_, working_ids());
     settle_unsettled(session);
     if (draining) return;

@@ -386,19 +386,33 @@ Result PostgresConnection::execute(std::string_view sql, const Params& params) {
     }
 }
 
+namespace {
+
+// What a lost connection says, whatever libpq's words for it ("Could not
+// obtain client encoding: not connected", "server closed the connection
+// unexpectedly"...): the caller discards the connection and may retry.
+std::string lost(std::string why) {
+    while (!why.empty() && std::isspace(static_cast<unsigned char>(why.back()))) why.pop_back();
+    return "the connection was lost (the server closed it: restarted, or its backend was "
+           "terminated); it is discarded and a new one is opened on the next use. libpq: " +
+           why;
+}
+
+}  // namespace
+
 void PostgresConnection::translate_current_exception(std::string_view sql) {
     try {
         throw;
     } catch (const pqxx::broken_connection& e) {
         broken_ = true;
-        throw Error(ErrorCode::broken_connection, e.what(), database_);
+        throw Error(ErrorCode::broken_connection, lost(e.what()), database_);
     } catch (const pqxx::sql_error& e) {
         ErrorCode code = classify(e);
         if (code == ErrorCode::broken_connection || !pq_->connection.is_open()) broken_ = true;
         // A failed COMMIT ends the transaction too; a failed statement leaves it aborted.
         if (first_word(sql) == "COMMIT") in_transaction_ = false;
-        throw Error(broken_ ? ErrorCode::broken_connection : code, e.what(), database_,
-                    e.sqlstate());
+        throw Error(broken_ ? ErrorCode::broken_connection : code,
+                    broken_ ? lost(e.what()) : e.what(), database_, e.sqlstate());
     } catch (const pqxx::serialization_failure& e) {
         // libpqxx 6 derives these from failure, not sql_error: no SQLSTATE on them.
         throw Error(ErrorCode::serialization_failure, e.what(), database_, "40001");
@@ -406,7 +420,8 @@ void PostgresConnection::translate_current_exception(std::string_view sql) {
         throw Error(ErrorCode::deadlock, e.what(), database_, "40P01");
     } catch (const pqxx::failure& e) {
         if (!pq_->connection.is_open()) broken_ = true;
-        throw Error(broken_ ? ErrorCode::broken_connection : ErrorCode::sql, e.what(), database_);
+        throw Error(broken_ ? ErrorCode::broken_connection : ErrorCode::sql,
+                    broken_ ? lost(e.what()) : e.what(), database_);
     }
 }
 

@@ -30,6 +30,7 @@ const QueryLabel kTakeBack{"take_back", "dbsup_jobs", "queue"};
 const QueryLabel kRenew{"renew", "dbsup_jobs", "queue"};
 const QueryLabel kPrune{"prune", "dbsup_jobs", "queue"};
 const QueryLabel kLockBound{"set_config", "-", "queue"};
+const QueryLabel kClockSync{"clock", "-", "queue"};
 
 Job job_of(const Row& r) {
     Job j;
@@ -116,6 +117,23 @@ Queue Queue::from_config(const Config& config) {
     return Queue(config.queue, std::move(attempts));
 }
 
+std::int64_t Queue::db_now() const noexcept {
+    return now_ms() + clock_offset_ms_->load(std::memory_order_relaxed);
+}
+
+void Queue::sync_clock(Session& session) const {
+    if (session.backend() != Backend::postgresql) return;  // one host: its clock is the queue's
+    const std::int64_t before = now_ms();
+    const auto server = session.transact([](Session& s) {
+        return s.execute(kClockSync,
+                         "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)")
+            .scalar<std::int64_t>();
+    });
+    const std::int64_t after = now_ms();
+    if (after - before > 1000) return;  // a round trip this slow says little about the clocks
+    clock_offset_ms_->store(server - (before + after) / 2, std::memory_order_relaxed);
+}
+
 std::int64_t Queue::now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -158,7 +176,7 @@ std::vector<std::string> Queue::enqueue_many(Session& session,
         "max_attempts", "created_at", "updated_at"};
     std::vector<std::string> ids;
     ids.reserve(jobs.size());
-    const std::int64_t now = now_ms();
+    const std::int64_t now = db_now();
     std::vector<Params> rows;
     for (std::size_t start = 0; start < jobs.size(); start += kBatchRows) {
         rows.clear();
@@ -215,7 +233,7 @@ std::vector<Job> Queue::claim(Session& session, const std::string& owner, std::s
 }
 
 std::vector<Job> Queue::claim_in(Session& session, const std::string& owner, std::size_t n) const {
-    const std::int64_t now = now_ms();
+    const std::int64_t now = db_now();
     const bool pg = session.backend() == Backend::postgresql;
     const std::string pick =
         "SELECT id FROM dbsup_jobs WHERE queue = $4 AND state = 'available' AND "
@@ -239,7 +257,7 @@ std::vector<Job> Queue::claim_in(Session& session, const std::string& owner, std
 }
 
 bool Queue::complete(Session& session, const Job& job, const std::string& owner) const {
-    const std::int64_t now = now_ms();
+    const std::int64_t now = db_now();
     bound_transaction(session);
     Result r = session.execute(
         kComplete,
@@ -253,7 +271,7 @@ bool Queue::complete(Session& session, const Job& job, const std::string& owner)
 Queue::Outcome Queue::fail(Session& session, const Job& job, const std::string& owner,
                            const std::string& error, bool permanent) const {
     const bool dead = permanent || job.attempts >= job.max_attempts;
-    const std::int64_t now = now_ms();
+    const std::int64_t now = db_now();
     const std::int64_t run_at = dead ? job.run_at_ms : now + retry_delay_ms(job.attempts);
     Result r = session.transact([&](Session& s) {
         bound_transaction(s);
@@ -290,7 +308,7 @@ std::size_t Queue::release(Session& session, const std::vector<Job>& jobs,
         bound_transaction(s);
         return static_cast<std::size_t>(
             s.execute(kRelease, kPutBack + "locked_by = $2 AND " + id_in(backend, 3),
-                      {now_ms(), owner, id_list(backend, ids)})
+                      {db_now(), owner, id_list(backend, ids)})
                 .affected_rows);
     });
 }
@@ -366,7 +384,7 @@ void Queue::limit_waits(Session& session, std::int64_t ms) {
 std::vector<Queue::TakenBack> Queue::release_workers(Session& session,
                                                      const std::vector<DeadWorker>& workers,
                                                      std::int64_t wait_limit_ms) const {
-    const std::int64_t now = now_ms();
+    const std::int64_t now = db_now();
     // Without a limit this waits for the dead workers' transactions to end
     // (when their server backends notice), and takes their jobs back then.
     return session.transact([&](Session& s) {
@@ -382,14 +400,14 @@ std::size_t Queue::rescue_expired(Session& session) const {
         bound_transaction(s);
         return take_back_in(
             s, unlocked_running(s, "locked_until < $1"),
-            {now_ms(), std::string("lease expired: its worker stopped renewing it")});
+            {db_now(), std::string("lease expired: its worker stopped renewing it")});
     });
 }
 
 std::size_t Queue::renew(Session& session, const std::string& worker_owner,
                          const std::vector<std::string>& ids) const {
     if (ids.empty()) return 0;
-    const std::int64_t now = now_ms();
+    const std::int64_t now = db_now();
     const auto [prefix, length] = worker_prefix(worker_owner);
     const Params params{prefix, now + config_.lease_s * 1000, id_list(session.backend(), ids),
                         length};
@@ -404,7 +422,7 @@ std::size_t Queue::renew(Session& session, const std::string& worker_owner,
 }
 
 std::size_t Queue::prune(Session& session, std::size_t batch) const {
-    const std::int64_t cutoff = now_ms() - config_.retention_s * 1000;
+    const std::int64_t cutoff = db_now() - config_.retention_s * 1000;
     const bool pg = session.backend() == Backend::postgresql;
     return session.transact([&](Session& s) -> std::size_t {
         // Fixed key "dbsup prune": a second pruner on the database skips its turn.
@@ -465,12 +483,13 @@ namespace {
 
 // Back to available with fresh attempts, due now: the jobs matching `where`
 // ($2 its one parameter). $1 is the time.
-std::size_t make_available(Session& session, const std::string& where, const Value& param) {
+std::size_t make_available(Session& session, std::int64_t now, const std::string& where,
+                           const Value& param) {
     return session.transact([&](Session& s) {
         return static_cast<std::size_t>(
             s.execute("UPDATE dbsup_jobs SET state = 'available', attempts = 0, run_at = $1, "
                       "finished_at = NULL, updated_at = $1 WHERE " + where,
-                      {Queue::now_ms(), param})
+                      {now, param})
                 .affected_rows);
     });
 }
@@ -478,15 +497,15 @@ std::size_t make_available(Session& session, const std::string& where, const Val
 }  // namespace
 
 bool Queue::retry(Session& session, const std::string& id) const {
-    return make_available(session, "id = $2 AND state IN ('dead', 'available')", id) == 1;
+    return make_available(session, db_now(), "id = $2 AND state IN ('dead', 'available')", id) == 1;
 }
 
 std::size_t Queue::retry_all_dead(Session& session) const {
-    return make_available(session, "state = 'dead' AND $2 = ''", std::string());
+    return make_available(session, db_now(), "state = 'dead' AND $2 = ''", std::string());
 }
 
 bool Queue::cancel(Session& session, const std::string& id) const {
-    const std::int64_t now = now_ms();
+    const std::int64_t now = db_now();
     return session.transact([&](Session& s) {
                return s.execute("UPDATE dbsup_jobs SET state = 'dead', last_error = "
                                 "'cancelled by operator', finished_at = $2, updated_at = $2 "

@@ -5,12 +5,14 @@
 // caller's open transaction (enqueue*, complete) or in a transaction of their
 // own (the rest), as each comment says.
 //
-// Thread-safety: a Queue is immutable after construction; each thread brings
-// its own Session.
+// Thread-safety: a Queue is immutable after construction but for its clock
+// offset (an atomic, see sync_clock); each thread brings its own Session.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -132,7 +134,17 @@ public:
                                 std::uint64_t worker_pid);
     /// The owner name its job-runner thread `thread` claims with ("<worker>/<thread>").
     static std::string runner_owner(const std::string& worker_owner, std::size_t thread);
+    /// This host's wall clock, epoch milliseconds.
     static std::int64_t now_ms();
+    /// The queue's clock, which every lease, run_at and retention is written
+    /// and compared in: this host's wall clock corrected by the last
+    /// sync_clock(). On PostgreSQL that is the server's clock, so hosts with
+    /// skewed clocks (or one stepped by NTP) agree on when a lease expires.
+    std::int64_t db_now() const noexcept;
+    /// PostgreSQL: measures this host's clock against the server's (half a
+    /// round trip's precision) for db_now(); commits. SQLite: nothing to do.
+    /// Copies of this Queue share the result. @throws Error
+    void sync_clock(Session& session) const;
     const QueueConfig& config() const noexcept { return config_; }
 
     /// PostgreSQL, for the caller's open transaction: ends this session if it
@@ -150,6 +162,9 @@ private:
 
     QueueConfig config_;
     std::map<std::string, std::int64_t> max_attempts_by_task_;
+    // Server clock minus this host's (ms), shared by copies and threads.
+    std::shared_ptr<std::atomic<std::int64_t>> clock_offset_ms_ =
+        std::make_shared<std::atomic<std::int64_t>>(0);
 };
 
 }  // namespace dbsup
