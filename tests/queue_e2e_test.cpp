@@ -176,11 +176,12 @@ TEST_P(QueueE2ETest, PermanentErrorsGoToDeadAtOnceWithTheReason) {
     enqueue("record_event", R"({"not_kind": 1})", 1);
     enqueue("record_event", R"({"kind": "x'); DROP TABLE e2e_events; --"})", 1);
     enqueue("no_such_task", "{}", 1);
+    enqueue("sleep", R"({"ms": 86400000})", 1);  // a day: beyond the built-in's bound
     SupervisorProcess sup(dir, "", {"--workers", "1"}, {}, config(""));
-    auto c = wait_for_counts([](auto& n) { return n["dead"] == 3 && n["succeeded"] == 1; }, 20s);
+    auto c = wait_for_counts([](auto& n) { return n["dead"] == 4 && n["succeeded"] == 1; }, 20s);
     sup.signal(SIGTERM);
     EXPECT_EQ(sup.wait_exit(), 0);
-    EXPECT_EQ(c["dead"], 3) << describe(c);
+    EXPECT_EQ(c["dead"], 4) << describe(c);
     std::vector<Job> dead = queue().list(*session_, "dead", "", 10);
     std::string errors;
     for (const Job& j : dead) {
@@ -190,6 +191,7 @@ TEST_P(QueueE2ETest, PermanentErrorsGoToDeadAtOnceWithTheReason) {
     EXPECT_NE(errors.find("unknown task 'no_such_task'"), std::string::npos) << errors;
     EXPECT_NE(errors.find("the payload is not a JSON object"), std::string::npos) << errors;
     EXPECT_NE(errors.find("the payload has no 'kind'"), std::string::npos) << errors;
+    EXPECT_NE(errors.find("sleep: ms must be from 0 to 3600000"), std::string::npos) << errors;
     // The injection attempt was bound as data: the table is there with that row.
     EXPECT_EQ(scalar("SELECT COUNT(*) FROM e2e_events WHERE kind LIKE 'x''); DROP%'"), 1);
 }

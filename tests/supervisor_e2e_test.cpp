@@ -37,6 +37,14 @@ bool process_exists(pid_t pid) {
     return state != "Z";
 }
 
+// The threads of a process, from /proc/<pid>/status.
+int thread_count(pid_t pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+    return -1;
+}
+
 bool all_ready(const json& doc, std::size_t n) {
     if (alive(doc) != n) return false;
     for (const auto& w : doc["workers"])
@@ -308,6 +316,7 @@ TEST(Supervisor, HupReplacesTheWorkersOrKeepsThemWhenTheFileIsBad) {
     json kept = sup.wait_for([](const json& d) { return all_ready(d, 2); });
     EXPECT_EQ(worker_pids(kept), old_pids) << "a bad file replaced the workers";
 
+    const int old_threads = thread_count(*old_pids.begin());  // [worker] threads = 4
     sup.rewrite_config("", db + "[worker]\nthreads = 2\n");
     sup.signal(SIGHUP);
     json after = sup.wait_for(
@@ -319,8 +328,33 @@ TEST(Supervisor, HupReplacesTheWorkersOrKeepsThemWhenTheFileIsBad) {
         },
         20s);
     for (const auto& w : after["workers"]) EXPECT_EQ(w["generation"], 2) << after.dump();
+    // The new workers run the new configuration: two job threads, not four.
+    EXPECT_EQ(old_threads - thread_count(*worker_pids(after).begin()), 2)
+        << "the replaced workers kept the old [worker] threads";
     sup.signal(SIGTERM);
     EXPECT_EQ(sup.wait_exit(), 0);
+}
+
+// A drain waits for running jobs; a second TERM stops waiting (the workers are
+// killed, their claims put back) and QUIT does not wait at all.
+TEST(Supervisor, ASecondTermOrAQuitEndsADrainAtOnce) {
+    for (int second : {SIGTERM, SIGQUIT}) {
+        TempDir dir;
+        std::string db =
+            "[databases.main]\nurl = \"sqlite:///" + (dir.path() / "main.db").string() + "\"\n";
+        SupervisorProcess sup(dir, "graceful_timeout_s = 60", {"--workers", "1"}, {}, db);
+        sup.wait_for([](const json& d) { return all_ready(d, 1); });
+        CommandRun r = run_command("--config " + (dir.path() / "dbsup.toml").string() +
+                                   " enqueue sleep --payload '{\"ms\": 60000}'");
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+        sup.wait_for([](const json& d) { return d["jobs"]["claimed_total"] >= 1; });
+        sup.signal(SIGTERM);
+        sup.wait_for([](const json& d) { return d["supervisor"]["state"] == "draining"; });
+        const auto at = std::chrono::steady_clock::now();
+        sup.signal(second);
+        EXPECT_EQ(sup.wait_exit(20s), 0) << strsignal(second);
+        EXPECT_LT(std::chrono::steady_clock::now() - at, 5s) << strsignal(second);
+    }
 }
 
 }  // namespace

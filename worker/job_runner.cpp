@@ -256,7 +256,8 @@ void JobRunner::complete_elsewhere(const Job& job, Session& queue_session,
                                    const std::string& owner, Clock::time_point started) {
     bool completed = false;
     try {
-        completed = queue_session.transact([&](Session& s) { return queue_.complete(s, job, owner); });
+        completed =
+            queue_session.transact([&](Session& s) { return queue_.complete(s, job, owner); });
     } catch (const std::exception& e) {
         spdlog::warn("job {} ({}): its work committed, its completion not yet ({}); "
                      "housekeeping will record it", job.id, job.task, e.what());
@@ -332,7 +333,8 @@ void JobRunner::record(Session& session, const Unsettled& u) {
             slot_.add(Counter::jobs_released, queue_.release(session, {u.job}, u.owner));
             return;
         case Unsettled::Outcome::completed:
-            session.transact([&](Session& s) { queue_.complete(s, u.job, u.owner); });
+            if (session.transact([&](Session& s) { return queue_.complete(s, u.job, u.owner); }))
+                slot_.add(Counter::jobs_succeeded);
             return;
         case Unsettled::Outcome::failed:
             switch (queue_.fail(session, u.job, u.owner, u.error, u.permanent)) {

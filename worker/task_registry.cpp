@@ -72,8 +72,14 @@ TaskDefinition sql_task(const TaskConfig& config) {
     return definition;
 }
 
+constexpr std::int64_t kMaxSleepMs = 3'600'000;
+
+// Sleeps payload.ms, at most an hour: a drain waits for running jobs (up to
+// graceful_timeout_s), and a test job must not ask for more than that bound.
 void sleep_task(const Job&, const nlohmann::json& payload, Session&) {
-    auto ms = payload.value("ms", std::int64_t{0});
+    const auto ms = payload.value("ms", std::int64_t{0});
+    if (ms < 0 || ms > kMaxSleepMs)
+        throw PermanentJobError("sleep: ms must be from 0 to " + std::to_string(kMaxSleepMs));
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 
