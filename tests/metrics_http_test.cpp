@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "tests/support/supervisor_process.hpp"
@@ -144,6 +145,39 @@ TEST(MetricsHttp, OversizedRequestsAndConnectionFloodsAreBounded) {
     for (int fd : idle) ::close(fd);
     std::this_thread::sleep_for(200ms);
     EXPECT_EQ(shell("curl -s -o /dev/null -w '%{http_code}' " + url + "/metrics"), "200");
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+}
+
+// The uptime /metrics reports now, or -1.
+double served_uptime(const std::string& url) {
+    std::string text = shell("curl -s " + url + "/metrics || true");
+    const std::string name = "\ndbsup_uptime_seconds ";
+    const auto at = text.find(name);
+    return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size()));
+}
+
+// /metrics is served from the document in memory: a stats file that can no
+// longer be written (a full disk, its directory removed) does not freeze it.
+TEST(MetricsHttp, StaysFreshWhenTheStatsFileCannotBeWritten) {
+    TempDir dir;
+    const int port = free_loopback_port();
+    const std::string url = "http://127.0.0.1:" + std::to_string(port);
+    const auto stats_dir = dir.path() / "stats";
+    std::filesystem::create_directory(stats_dir);
+    SupervisorProcess sup(dir, "", {"--workers", "1", "--metrics-listen",
+                                    "127.0.0.1:" + std::to_string(port), "--stats-file",
+                                    (stats_dir / "s.json").string()});
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (served_uptime(url) < 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(50ms);
+    std::filesystem::remove_all(stats_dir);  // every later write fails
+    std::this_thread::sleep_for(200ms);
+    const double before = served_uptime(url);
+    std::this_thread::sleep_for(500ms);
+    const double after = served_uptime(url);
+    EXPECT_GT(before, 0);
+    EXPECT_GT(after, before + 0.3) << "/metrics froze with the stats file";
     sup.signal(SIGTERM);
     EXPECT_EQ(sup.wait_exit(), 0);
 }

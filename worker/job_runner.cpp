@@ -353,21 +353,21 @@ void JobRunner::leave_unsettled(Unsettled unsettled) {
 }
 
 void JobRunner::settle_unsettled(Session& session) {
-    std::vector<Unsettled> todo;
+    std::vector<Unsettled> taken;
     {
         std::lock_guard lock(working_mutex_);
-        todo.swap(unsettled_);
+        taken.swap(unsettled_);
     }
-    for (std::size_t i = 0; i < todo.size(); ++i) {
-        const Unsettled& u = todo[i];
+    for (std::size_t i = 0; i < taken.size(); ++i) {
+        const Unsettled& u = taken[i];
         try {
             record(session, u);
             std::lock_guard lock(working_mutex_);
             working_.erase(u.job.id);
         } catch (const std::exception&) {
             std::lock_guard lock(working_mutex_);  // the rest waits for the next round
-            unsettled_.insert(unsettled_.end(), todo.begin() + static_cast<std::ptrdiff_t>(i),
-                              todo.end());
+            unsettled_.insert(unsettled_.end(), taken.begin() + static_cast<std::ptrdiff_t>(i),
+                              taken.end());
             throw;
         }
     }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <initializer_list>
 #include <utility>
 
 #include "config/names.hpp"
@@ -98,14 +99,25 @@ std::mt19937_64& jitter_engine() {
     return engine;
 }
 
+// PostgreSQL: these settings for the rest of the caller's transaction only
+// (SET LOCAL), all in one statement. Values are ours, never user input.
+void set_local(Session& session,
+               std::initializer_list<std::pair<const char*, std::string>> settings) {
+    std::string sql = "SELECT ";
+    for (const auto& [name, value] : settings) {
+        if (sql.size() > 7) sql += ", ";
+        sql += std::string("set_config('") + name + "', '" + value + "', true)";
+    }
+    session.execute(kLockBound, sql);
+}
+
 }  // namespace
 
 void Queue::bound_transaction(Session& session) const {
     if (session.backend() != Backend::postgresql) return;
-    session.execute(kLockBound,
-                    "SELECT set_config('idle_in_transaction_session_timeout', '" +
-                        std::to_string(config_.lease_s * 1000) +
-                        "', true), set_config('plan_cache_mode', 'force_custom_plan', true)");
+    set_local(session,
+              {{"idle_in_transaction_session_timeout", std::to_string(config_.lease_s * 1000)},
+               {"plan_cache_mode", "force_custom_plan"}});
 }
 
 Queue::Queue(QueueConfig config, std::map<std::string, std::int64_t> max_attempts_by_task)
@@ -376,9 +388,7 @@ Queue::TakenBack take_back_worker(Session& s, const Queue::DeadWorker& worker, s
 void Queue::limit_waits(Session& session, std::int64_t ms) {
     if (ms <= 0 || session.backend() != Backend::postgresql) return;
     const std::string limit = std::to_string(ms);
-    session.execute(kLockBound, "SELECT set_config('lock_timeout', '" + limit +
-                                    "', true), set_config('statement_timeout', '" + limit +
-                                    "', true)");
+    set_local(session, {{"lock_timeout", limit}, {"statement_timeout", limit}});
 }
 
 std::vector<Queue::TakenBack> Queue::release_workers(Session& session,
