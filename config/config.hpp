@@ -55,8 +55,10 @@ struct WorkerConfig {
 
 struct QueueConfig {
     std::string database = "main";
-    std::int64_t claim_batch = 32;
-    std::int64_t poll_interval_ms = 50;
+    std::int64_t claim_batch = 1024;       // the cap: claims size themselves (ClaimTuner)
+    std::int64_t poll_interval_ms = 50;     // "poll" mode, or while LISTEN is down
+    std::string wake = "auto";              // "auto": PostgreSQL LISTEN/NOTIFY; "poll"
+    std::int64_t claim_time_ms = 50;        // a claim holds about this much work (see JobRunner)
     std::int64_t lease_s = 60;
     std::int64_t retention_s = 86400;
     std::string name = "default";           // the queue these workers take jobs from

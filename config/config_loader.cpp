@@ -147,6 +147,8 @@ private:
         r.string("database", q.database, false);
         r.integer("claim_batch", q.claim_batch, 1, 10000);
         r.integer("poll_interval_ms", q.poll_interval_ms, 1, 60000);
+        r.choice("wake", q.wake, {"auto", "poll"});
+        r.integer("claim_time_ms", q.claim_time_ms, 1, 60000);
         r.integer("lease_s", q.lease_s, 1, kDaySeconds);
         r.integer("retention_s", q.retention_s, 0, 3650 * kDaySeconds);
         r.string("name", q.name, false);

@@ -67,6 +67,8 @@ std::string ConfigPrinter::to_toml(const Config& c) {
         {"queue", toml::table{{"database", c.queue.database},
                               {"claim_batch", c.queue.claim_batch},
                               {"poll_interval_ms", c.queue.poll_interval_ms},
+                              {"wake", c.queue.wake},
+                              {"claim_time_ms", c.queue.claim_time_ms},
                               {"lease_s", c.queue.lease_s},
                               {"retention_s", c.queue.retention_s},
                               {"name", c.queue.name},

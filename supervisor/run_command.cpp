@@ -52,8 +52,11 @@ void check_connection_capacity(const Config& config) {
     for (const auto& [name, db] : config.databases) {
         if (db.url.backend != Backend::postgresql) continue;
         const std::int64_t housekeeping = name == config.queue.database ? 1 : 0;
+        // The supervisor's own LISTEN connection (QueueWaker).
+        const std::int64_t listener = housekeeping && config.queue.wake == "auto" ? 1 : 0;
         std::int64_t needed =
-            config.supervisor.workers * (db.pool_size + db.max_overflow + housekeeping);
+            config.supervisor.workers * (db.pool_size + db.max_overflow + housekeeping) +
+            listener;
         Result r;
         try {
             r = DatabaseManager::instance().transact(name, [](Session& s) {
@@ -74,7 +77,8 @@ void check_connection_capacity(const Config& config) {
                                 std::to_string(config.supervisor.workers) + " workers x (pool_size " +
                                     std::to_string(db.pool_size) + " + max_overflow " +
                                     std::to_string(db.max_overflow) +
-                                    (housekeeping ? " + 1 housekeeping" : "") + ") = " +
+                                    (housekeeping ? " + 1 housekeeping" : "") + ")" +
+                                    (listener ? " + 1 listener" : "") + " = " +
                                     std::to_string(needed) +
                                     " connections, but the server takes " + std::to_string(free) +
                                     " more (max_connections " + std::to_string(max) + " - " +

@@ -231,6 +231,7 @@ json StatsWriter::document(const SupervisorView& view, const ShmSegment& segment
         {"workers", workers},
         {"jobs",
          {{"claimed_total", count(Counter::jobs_claimed)},
+          {"empty_claims_total", count(Counter::claims_empty)},
           {"succeeded_total", count(Counter::jobs_succeeded)},
           {"retried_total", count(Counter::jobs_retried)},
           {"dead_total", count(Counter::jobs_dead)},
@@ -240,6 +241,7 @@ json StatsWriter::document(const SupervisorView& view, const ShmSegment& segment
           {"wait_seconds", timer(Timer::job_wait)},
           {"by_task", labels(totals.tasks, {"succeeded_total", "retried_total", "dead_total"})}}},
         {"queue", view.queue_depth},
+        {"wake", view.wake},
         {"pools", pools},
         {"statement_cache", statement_cache_json(pools)},
         {"bulk",
@@ -296,7 +298,7 @@ std::string StatsWriter::prometheus(const json& doc) {
     gauge("workers_alive", "Worker processes alive now.", s["workers_alive"]);
     gauge("worker_restarts_total", "Workers respawned after an exit.", s["restarts_total"]);
     for (const char* key : {"claimed_total", "succeeded_total", "retried_total", "dead_total",
-                            "released_total", "rescued_total"}) {
+                            "released_total", "rescued_total", "empty_claims_total"}) {
         std::string name = std::string("jobs_") + key;
         gauge(name.c_str(), "Jobs, all workers.", doc["jobs"][key]);
     }

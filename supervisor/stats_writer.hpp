@@ -48,6 +48,7 @@ struct SupervisorView {
     std::uint64_t jobs_rescued = 0;  // claims of dead workers the supervisor took back
     nlohmann::json queue_depth = nlohmann::json::object();  // jobs by state, when known
     nlohmann::json health = nlohmann::json::object();       // HealthReport::to_json by database
+    nlohmann::json wake = nlohmann::json::object();         // the QueueWaker's mode and totals
     struct Worker {
         std::size_t slot;
         pid_t pid;

@@ -20,6 +20,7 @@
 #include "config/config_printer.hpp"
 #include "shared/clock.hpp"
 #include "shared/log_file.hpp"
+#include "shared/queue/wake_signal.hpp"
 #include "worker/exit_codes.hpp"
 
 namespace dbsup {
@@ -103,7 +104,9 @@ Supervisor::Supervisor(Config config, std::string self_executable, std::string l
       tick_(io_),
       slots_(ShmHeader::kMaxWorkers),
       queue_(config_),
+      waker_(config_, segment_.header().wake),
       health_(config_) {
+    segment_.header().wake.queue_key.store(WakeSignal::queue_key(config_));
     for (int s : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGCHLD})
         signals_.add(s);
     std::signal(SIGPIPE, SIG_IGN);
@@ -407,6 +410,9 @@ SupervisorView Supervisor::view() const {
     v.workers_configured = static_cast<std::size_t>(config_.supervisor.workers);
     v.restarts_total = restarts_total_;
     v.jobs_rescued = queue_.rescued_total();
+    v.wake = {{"mode", waker_.mode()},
+              {"notifications_total", waker_.notifications_total()},
+              {"wakes_total", waker_.wakes_total()}};
     for (std::size_t i = 0; i < slots_.size(); ++i)
         if (slots_[i].pid > 0) v.workers.push_back({i, slots_[i].pid, slots_[i].generation});
     return v;

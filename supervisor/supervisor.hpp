@@ -20,6 +20,7 @@
 #include "supervisor/health_monitor.hpp"
 #include "supervisor/progress_line.hpp"
 #include "supervisor/queue_keeper.hpp"
+#include "supervisor/queue_waker.hpp"
 #include "supervisor/stats_writer.hpp"
 
 namespace dbsup {
@@ -96,6 +97,7 @@ private:
     std::uint64_t restarts_total_ = 0;
     RetiredTotals retired_;
     QueueKeeper queue_;
+    QueueWaker waker_;
     HealthMonitor health_;
     ProgressLine progress_;
     // Requests recorded by the signal completion, acted on by process_requests().

@@ -88,6 +88,8 @@ const BadConfig kBadConfigs[] = {
      "databases.main.sqlite", 3, "PostgreSQL database"},
     {"QueueNamesUnknownDatabase", "[queue]\ndatabase = \"other\"\n", "queue.database", 2,
      "not configured"},
+    {"QueueUnknownWake", "[queue]\nwake = \"listen\"\n", "queue.wake", 2, "one of auto, poll"},
+    {"QueueClaimTimeZero", "[queue]\nclaim_time_ms = 0\n", "queue.claim_time_ms", 2, "from 1"},
     {"TaskWithoutSql", "[tasks.send]\nmax_attempts = 3\n", "tasks.send.sql", 1, "required"},
     {"TaskSqlWrongType", "[tasks.send]\nsql = 42\n", "tasks.send.sql", 2, "array of strings"},
     {"TaskUnknownDatabase", "[tasks.send]\nsql = \"SELECT 1\"\ndatabase = \"x\"\n",

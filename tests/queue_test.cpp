@@ -92,6 +92,38 @@ TEST_P(QueueTest, UpgradingFromVersionOneKeepsEveryJob) {
     }
 }
 
+// Version 3 adds dbsup_enqueue() on PostgreSQL: jobs of every state are kept
+// as they were, and jobs enqueued by the function are claimed like any other.
+TEST_P(QueueTest, UpgradingFromVersionTwoKeepsEveryJobAndItsState) {
+    databases_.drop_queue_tables(GetParam());
+    ASSERT_EQ(QueueSchema::migrate(*session_, 2), 2);
+    Queue q = queue();
+    for (int i = 0; i < 4; ++i) enqueue(q, job("noop", "{\"i\": " + std::to_string(i) + "}"));
+    std::vector<Job> claimed = q.claim(*session_, "owner", 3);
+    ASSERT_EQ(claimed.size(), 3u);
+    session_->transact([&](Session& s) { EXPECT_TRUE(q.complete(s, claimed[0], "owner")); });
+    EXPECT_EQ(q.fail(*session_, claimed[1], "owner", "boom", true), Queue::Outcome::dead);
+    auto before = q.list(*session_, "", "", 10);
+    ASSERT_EQ(QueueSchema::migrate(*session_), QueueSchema::latest_version());
+    auto after = q.list(*session_, "", "", 10);
+    ASSERT_EQ(after.size(), before.size());
+    for (std::size_t i = 0; i < after.size(); ++i) {
+        EXPECT_EQ(after[i].id, before[i].id);
+        EXPECT_EQ(after[i].state, before[i].state);
+        EXPECT_EQ(after[i].attempts, before[i].attempts);
+        EXPECT_EQ(after[i].payload, before[i].payload);
+        EXPECT_EQ(after[i].last_error, before[i].last_error);
+    }
+    EXPECT_EQ(q.counts(*session_), (std::map<std::string, std::int64_t>{
+                                       {"available", 1}, {"running", 1}, {"succeeded", 1}, {"dead", 1}}));
+    if (GetParam() != TestBackend::postgresql) return;
+    const std::string id = session_->transact([](Session& s) {
+        return s.execute("SELECT dbsup_enqueue('noop', '{\"from\": \"sql\"}', priority => -1)")
+            .scalar<std::string>();
+    });
+    EXPECT_EQ(q.claim(*session_, "owner", 1).at(0).id, id) << "priority -1 goes first";
+}
+
 TEST_P(QueueTest, EnqueueClaimCompleteRoundTrip) {
     Queue q = queue();
     std::string id = enqueue(q, job("noop", R"({"x": 1})"));

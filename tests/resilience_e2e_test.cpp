@@ -4,54 +4,20 @@
 // ends succeeded, each with exactly one row of its work.
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <fstream>
 #include <map>
-#include <regex>
 
 #include "config/config_loader.hpp"
 #include "shared/db/database_manager.hpp"
 #include "shared/queue/queue.hpp"
 #include "shared/queue/queue_schema.hpp"
+#include "tests/support/own_postgres.hpp"
 #include "tests/support/supervisor_process.hpp"
 
 namespace dbsup::test {
 namespace {
 
 using nlohmann::json;
-
-std::string shell(const std::string& command) {
-    FILE* pipe = popen(command.c_str(), "r");
-    std::string out;
-    char buffer[4096];
-    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
-    if (pclose(pipe) != 0) throw std::runtime_error("failed: " + command + "\n" + out);
-    return out;
-}
-
-// A throwaway server started by scripts/pg-start, removed with this object.
-class OwnPostgres {
-public:
-    OwnPostgres() {
-        const std::regex line("export (\\w+)='([^']*)'");
-        std::string out = shell(DBSUP_SOURCE_DIR "/scripts/pg-start");
-        for (std::sregex_iterator it(out.begin(), out.end(), line), end; it != end; ++it)
-            env_[(*it)[1]] = (*it)[2];
-    }
-    ~OwnPostgres() { std::system((DBSUP_SOURCE_DIR "/scripts/pg-stop " + data()).c_str()); }
-    std::string data() const { return env_.at("DBSUP_TEST_PGDATA"); }
-    std::string url() const { return env_.at("DBSUP_TEST_PG_URL"); }
-    std::string password() const { return env_.at("DBSUP_TEST_PG_PASSWORD"); }
-    void stop() const { pg_ctl("-m fast -w stop"); }
-    void start() const { pg_ctl("-l " + data() + "/../restart.log -w -t 60 start"); }
-
-private:
-    void pg_ctl(const std::string& args) const {
-        shell("runuser -u postgres -- " + env_.at("DBSUP_TEST_PGCTL") + " -D " + data() + " " +
-              args + " >/dev/null 2>&1");
-    }
-    std::map<std::string, std::string> env_;
-};
 
 TEST(ResilienceE2E, PostgresStoppedAndStartedDuringARunLosesNoJob) {
     constexpr int kJobs = 5000;

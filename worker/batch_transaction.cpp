@@ -46,7 +46,7 @@ void BatchTransaction::apply_timeout(const TaskDefinition& task) {
 std::optional<BatchTransaction::Failure> BatchTransaction::run(const Job& job,
                                                                const TaskDefinition& task,
                                                                const nlohmann::json& payload) {
-    const auto started = std::chrono::steady_clock::now();
+    auto started = std::chrono::steady_clock::now();
     try {
         if (!session_.in_transaction()) {
             // Deferred on purpose: a job that writes nothing (sleep, a C++
@@ -55,6 +55,7 @@ std::optional<BatchTransaction::Failure> BatchTransaction::run(const Job& job,
             session_.begin();
             opened_at_ = started;
             timeout_ms_ = 0;
+            started = std::chrono::steady_clock::now();  // a job's time is its own work
         }
         // PostgreSQL pays a round trip per SAVEPOINT and RELEASE, so there a
         // batch runs without them: a failing job rolls the whole batch back and

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "shared/clock.hpp"
 #include "shared/db/database_manager.hpp"
@@ -18,16 +19,20 @@ constexpr std::size_t kSucceeded = 0, kRetried = 1, kDead = 2;  // task table co
 // How long jobs may share one transaction: long enough to amortise a commit
 // over many quick jobs, short enough that a slow one does not hold the others.
 constexpr auto kBatchWindow = std::chrono::milliseconds(20);
+// An idle thread sleeps until woken (WakeSignal); this bounds a sleep should
+// every wake be missed (the supervisor's waker stalled): not a poll.
+constexpr auto kIdleSafety = std::chrono::seconds(30);
 
 }  // namespace
 
 JobRunner::JobRunner(const Config& config, const TaskRegistry& tasks, ShmWorkerSlot& slot,
-                     std::string owner)
+                     ShmWake& wake, std::string owner)
     : config_(config),
       queue_(Queue::from_config(config)),
       retry_(config.resilience.retry),
       tasks_(tasks),
       slot_(slot),
+      signal_(wake),
       owner_(std::move(owner)) {}
 
 JobRunner::~JobRunner() {
@@ -55,6 +60,7 @@ void JobRunner::request_stop() noexcept {
         stopping_ = true;
     }
     wake_.notify_all();
+    signal_.rouse_all();  // idle job threads sleep on the segment's word
 }
 
 bool JobRunner::stopped() const noexcept { return threads_running_.load() == 0; }
@@ -68,6 +74,31 @@ void JobRunner::join() noexcept {
 void JobRunner::pause(std::chrono::milliseconds ms) {
     std::unique_lock lock(wake_mutex_);
     wake_.wait_for(lock, ms, [this] { return stopping_.load(); });
+}
+
+// Jobs not known to last a millisecond; and on SQLite, SQL tasks on the
+// queue's database, which wait for its one write lock whatever the threads
+// (that wait would otherwise make them look slow, and call more threads to
+// wait with them).
+bool JobRunner::gains_nothing_from_helpers(const TaskDefinition& task, const Session& queue_session,
+                                           const ClaimTuner& tuner) const {
+    if (!tuner.lasts(task.name)) return true;
+    return queue_session.backend() == Backend::sqlite && task.statements &&
+           task.database == config_.queue.database;
+}
+
+void JobRunner::want_helpers() {
+    if (helpers_wanted_.load(std::memory_order_relaxed)) return;
+    {
+        std::lock_guard lock(wake_mutex_);
+        helpers_wanted_ = true;
+    }
+    wake_.notify_all();
+}
+
+void JobRunner::park_helper() {
+    std::unique_lock lock(wake_mutex_);
+    wake_.wait(lock, [this] { return stopping_.load() || helpers_wanted_.load(); });
 }
 
 void JobRunner::track(const std::vector<Job>& jobs, bool working) {
@@ -89,35 +120,63 @@ std::vector<std::string> JobRunner::working_ids() const {
     return {working_.begin(), working_.end()};
 }
 
+JobRunner::Claim JobRunner::claim_own(Session& queue_session, const Runner& runner,
+                                      ClaimTuner& tuner) {
+    Claim claim;
+    claim.ticket = signal_.ticket();  // before the claim: a wake while it runs is not lost
+    std::lock_guard claiming(claim_mutex_);
+    const std::size_t asked = tuner.size();
+    claim.jobs = queue_.claim(queue_session, runner.owner, asked);
+    if (claim.jobs.empty()) slot_.add(Counter::claims_empty);
+    claimed(tuner, claim, asked);
+    return claim;
+}
+
+void JobRunner::claimed(ClaimTuner& tuner, Claim& claim, std::size_t asked) {
+    tuner.claimed(asked, claim.jobs.size());
+    claim.full = !claim.jobs.empty() && claim.jobs.size() >= asked;
+    if (claim.full && signal_.sleepers() > 0) signal_.wake(1);  // more waits: one more thread
+}
+
+JobRunner::Claim JobRunner::run_tracked(Claim& claim, Session& queue_session,
+                                        const Runner& runner, ClaimTuner& tuner) {
+    slot_.add(Counter::jobs_claimed, claim.jobs.size());
+    track(claim.jobs, true);
+    Claim next;
+    try {
+        next = run_claimed(claim.jobs, queue_session, runner, tuner, claim.full);
+    } catch (...) {
+        track(claim.jobs, false);
+        throw;
+    }
+    // Settled, or given up on (its failure could not be recorded): from now on
+    // its lease runs out, and any worker may rescue it.
+    track(claim.jobs, false);
+    return next;
+}
+
 void JobRunner::work_loop(std::size_t index) {
     Session& queue_session = DatabaseManager::instance().session(config_.queue.database);
-    const Runner runner{Queue::runner_owner(owner_, index),
+    const Runner runner{index, Queue::runner_owner(owner_, index),
                         index < ShmWorkerSlot::kMaxRunners ? &slot_.runners[index] : nullptr};
-    const auto poll = std::chrono::milliseconds(config_.queue.poll_interval_ms);
-    const auto batch = static_cast<std::size_t>(config_.queue.claim_batch);
-    auto error_pause = poll;
-    std::vector<Job> next;  // claimed with the previous batch's commit
+    ClaimTuner tuner(static_cast<std::size_t>(config_.queue.claim_batch),
+                     std::chrono::milliseconds(config_.queue.claim_time_ms));
+    constexpr auto kFirstErrorPause = std::chrono::milliseconds(100);
+    auto error_pause = std::chrono::milliseconds(kFirstErrorPause);
+    Claim next;  // claimed with the previous batch's commit
     while (!stopping_) {
         try {
-            std::vector<Job> jobs = next.empty() ? queue_.claim(queue_session, runner.owner, batch)
-                                                 : std::move(next);
-            next.clear();
-            error_pause = poll;
-            if (jobs.empty()) {
-                pause(poll);
+            Claim claim = std::exchange(next, {});
+            if (claim.jobs.empty() && index > 0 && !helpers_wanted_) {
+                park_helper();
                 continue;
             }
-            slot_.add(Counter::jobs_claimed, jobs.size());
-            track(jobs, true);
-            try {
-                next = run_claimed(jobs, queue_session, runner);
-            } catch (...) {
-                track(jobs, false);
-                throw;
-            }
-            // Settled, or given up on (its failure could not be recorded): from
-            // now on its lease runs out, and any worker may rescue it.
-            track(jobs, false);
+            if (claim.jobs.empty()) claim = claim_own(queue_session, runner, tuner);
+            error_pause = kFirstErrorPause;
+            if (!claim.jobs.empty()) next = run_tracked(claim, queue_session, runner, tuner);
+            // A claim that came back short found the queue empty: sleep until
+            // something new is announced after it.
+            if (!claim.full && next.jobs.empty()) signal_.sleep(claim.ticket, kIdleSafety, stopping_);
         } catch (const std::exception& e) {
             // The database is away: say so, and try again less and less often.
             spdlog::warn("worker thread {} (pid {}): cannot claim jobs ({}); trying again in "
@@ -126,9 +185,9 @@ void JobRunner::work_loop(std::size_t index) {
             error_pause = std::min(error_pause * 2, std::chrono::milliseconds(5000));
         }
     }
-    if (!next.empty()) {  // claimed as the stop came: back to available, no attempt counted
-        release(next, queue_session, runner.owner);
-        track(next, false);
+    if (!next.jobs.empty()) {  // claimed as the stop came: back to available, no attempt counted
+        release(next.jobs, queue_session, runner.owner);
+        track(next.jobs, false);
     }
     {
         std::lock_guard lock(wake_mutex_);
@@ -143,48 +202,78 @@ void JobRunner::work_loop(std::size_t index) {
 // what broke, or killed, its last batch: on its own it costs no neighbour an
 // attempt), and any job of a batch that could not commit runs on its own with
 // run_job(). The last commit also claims the next jobs, which it returns
-// (tracked as working, so their leases are renewed).
-std::vector<Job> JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_session,
-                                        const Runner& runner) {
+// (tracked as working, so their leases are renewed). Jobs of tasks known to
+// be slow run last, and the jobs behind one go back for other threads.
+JobRunner::Claim JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_session,
+                                        const Runner& runner, ClaimTuner& tuner, bool prefetch) {
     const std::int64_t now = queue_.db_now();
+    tuner.order(jobs);
     BatchTransaction batch(queue_session, queue_, runner.owner, kBatchWindow, runner.activity);
     std::vector<std::pair<Job, BatchTransaction::Failure>> failures;
-    std::vector<Job> next;
+    Claim next;
     auto settle = [&](std::size_t claim_next) {
+        if (claim_next > 0) next.ticket = signal_.ticket();  // before the claim, as in claim_own()
         BatchTransaction::Flushed flushed = batch.flush(claim_next);
         if (claim_next > 0) {
-            next = std::move(flushed.claimed);
-            track(next, true);
+            next.jobs = std::move(flushed.claimed);
+            claimed(tuner, next, claim_next);
+            track(next.jobs, true);
         }
-        for (const auto& done : flushed.succeeded) on_success(done.job, done.run_ns);
+        for (const auto& done : flushed.succeeded) {
+            on_success(done.job, done.run_ns);
+            tuner.ran(done.job.task, done.run_ns);
+        }
         for (const Job& job : flushed.redo) run_job(job, queue_session, runner);
         for (const auto& [job, f] : failures)
             on_failure(job, queue_session, runner.owner, f.error, f.permanent, 0);
         failures.clear();
     };
-    for (std::size_t i = 0; i < jobs.size(); ++i) {
+    auto give_back_from = [&](std::size_t first) {
+        settle(0);
+        release(std::vector<Job>(jobs.begin() + static_cast<std::ptrdiff_t>(first), jobs.end()),
+                queue_session, runner.owner);
+    };
+    bool all_quick = true;  // no job known to last (see helpers_wanted_)
+    std::size_t end = jobs.size();
+    for (std::size_t i = 0; i < end; ++i) {
         if (stopping_) {
-            settle(0);
-            release(std::vector<Job>(jobs.begin() + static_cast<std::ptrdiff_t>(i), jobs.end()),
-                    queue_session, runner.owner);
-            return {};
+            give_back_from(i);
+            return next;
         }
         const Job& job = jobs[i];
+        if (i + 1 < end && tuner.slow(job.task)) {  // the rest would wait for it: theirs to take
+            give_back_from(i + 1);
+            end = i + 1;
+        }
         auto waited = std::max<std::int64_t>(0, now - job.run_at_ms);
         slot_.timer(Timer::job_wait).record(static_cast<std::uint64_t>(waited) * 1'000'000ULL);
         const TaskDefinition* task = tasks_.find(job.task);
         nlohmann::json payload = nlohmann::json::parse(job.payload, nullptr, false);
         if (!task || payload.is_discarded() || !payload.is_object()) {
             failures.push_back({job, {permanent_reason(job, task), true}});
-        } else if (task->database != config_.queue.database || job.attempts > 1) {
+            continue;
+        }
+        if (runner.index == 0 && !gains_nothing_from_helpers(*task, queue_session, tuner)) {
+            all_quick = false;  // the first thread judges
+            want_helpers();
+        }
+        if (task->database != config_.queue.database || job.attempts > 1) {
             settle(0);
+            const Clock::time_point job_started = Clock::now();
             run_job(job, queue_session, runner);
+            tuner.ran(job.task, ns_since(job_started));
         } else if (auto failure = batch.run(job, *task, payload)) {
             failures.push_back({job, *failure});
         }
-        if (batch.due() && i + 1 < jobs.size()) settle(0);
+        if (batch.due() && i + 1 < end) settle(0);
     }
-    settle(stopping_ ? 0 : static_cast<std::size_t>(config_.queue.claim_batch));
+    if (runner.index == 0 && all_quick) helpers_wanted_ = false;
+    // After a full claim the next rides on the last commit (a short one found
+    // the queue empty; a helper not wanted parks). Not under claim_mutex_: on
+    // SQLite this transaction holds the write lock that a thread holding the
+    // mutex may be waiting for.
+    const bool more = prefetch && !stopping_ && (runner.index == 0 || helpers_wanted_);
+    settle(more ? tuner.size() : 0);
     return next;
 }
 

@@ -28,15 +28,18 @@
 #include "config/config.hpp"
 #include "shared/metrics/shm_layout.hpp"
 #include "shared/queue/queue.hpp"
+#include "shared/queue/wake_signal.hpp"
 #include "shared/resilience/retry_policy.hpp"
+#include "worker/claim_tuner.hpp"
 #include "worker/task_registry.hpp"
 
 namespace dbsup {
 
 class JobRunner {
 public:
+    /// wake: the segment's, where idle threads sleep (see WakeSignal).
     JobRunner(const Config& config, const TaskRegistry& tasks, ShmWorkerSlot& slot,
-              std::string owner);
+              ShmWake& wake, std::string owner);
     ~JobRunner();
     JobRunner(const JobRunner&) = delete;
     JobRunner& operator=(const JobRunner&) = delete;
@@ -54,6 +57,7 @@ private:
     /// One job-runner thread: the owner name it claims with, and where it marks
     /// the claims it has started for the supervisor (see ShmRunnerActivity).
     struct Runner {
+        std::size_t index;  // 0: the worker's first thread, the one that always claims
         std::string owner;
         ShmRunnerActivity* activity;
     };
@@ -79,9 +83,24 @@ private:
     void complete_elsewhere(const Job& job, Session& queue_session, const std::string& owner,
                             Clock::time_point started);
     void settle_unsettled(Session& session);
-    /// Returns the jobs claimed with its last commit (none when stopping).
-    std::vector<Job> run_claimed(std::vector<Job>& jobs, Session& queue_session,
-                                 const Runner& runner);
+    /// Claimed jobs, and whether the queue may hold more.
+    struct Claim {
+        std::vector<Job> jobs;
+        WakeSignal::Ticket ticket{};  // taken before the claim
+        bool full = false;            // as many as asked: more may wait
+    };
+    /// A claim of its own (one thread of this worker at a time).
+    Claim claim_own(Session& queue_session, const Runner& runner, ClaimTuner& tuner);
+    /// After a claim that asked for `asked`: learns, and wakes one more idle
+    /// thread when the claim came back full (more work waits).
+    void claimed(ClaimTuner& tuner, Claim& claim, std::size_t asked);
+    /// Runs a claim's jobs, their leases renewed meanwhile; the next claim.
+    Claim run_tracked(Claim& claim, Session& queue_session, const Runner& runner,
+                      ClaimTuner& tuner);
+    /// Returns the jobs claimed with its last commit: only with `prefetch`
+    /// (after a full claim), and none when stopping.
+    Claim run_claimed(std::vector<Job>& jobs, Session& queue_session, const Runner& runner,
+                      ClaimTuner& tuner, bool prefetch);
     void run_job(const Job& job, Session& queue_session, const Runner& runner);
     /// One try, its transaction bounded by what is left of the job's deadline.
     bool try_job(const Job& job, const TaskDefinition& task, const nlohmann::json& payload,
@@ -95,6 +114,14 @@ private:
     static std::string permanent_reason(const Job& job, const TaskDefinition* task);
     /// Sleeps up to `ms`, waking early on request_stop().
     void pause(std::chrono::milliseconds ms);
+    /// A job known to last is about to run: the other threads
+    /// claim too from now on.
+    void want_helpers();
+    bool gains_nothing_from_helpers(const TaskDefinition& task, const Session& queue_session,
+                                    const ClaimTuner& tuner) const;
+    /// A thread other than the first waits here while the worker's jobs are
+    /// quick (see helpers_wanted_).
+    void park_helper();
     /// The claimed jobs this worker is still working on: only their leases are renewed.
     void track(const std::vector<Job>& jobs, bool working);
     std::vector<std::string> working_ids() const;
@@ -104,6 +131,7 @@ private:
     RetryPolicy retry_;
     const TaskRegistry& tasks_;
     ShmWorkerSlot& slot_;
+    WakeSignal signal_;
     std::string owner_;  // the worker's; each thread claims as Queue::runner_owner(owner_, i)
     std::atomic<bool> stopping_{false};
     std::atomic<std::size_t> threads_running_{0};
@@ -111,6 +139,17 @@ private:
     std::mutex wake_mutex_;
     std::condition_variable wake_;
     std::mutex label_mutex_;  // appends to the slot's task table
+    // One claim of its own (claim()) of this worker at a time: its threads
+    // take turns instead of skipping each other's locked rows on the server
+    // (on SQLite, queueing for its one write lock) while the others run jobs.
+    std::mutex claim_mutex_;
+    // Whether threads other than the first claim. Jobs known to take under a
+    // millisecond gain nothing from more threads of one worker (the worker's
+    // processes already run in parallel), only more transactions competing
+    // for the server; jobs that wait (on I/O, a sleep, a slow query) do. The
+    // first thread judges: on before a job it knows to last (the first of a
+    // task teaches it), off again after a claim without one.
+    std::atomic<bool> helpers_wanted_{false};
     mutable std::mutex working_mutex_;
     std::unordered_set<std::string> working_;
     std::vector<Unsettled> unsettled_;  // guarded by working_mutex_

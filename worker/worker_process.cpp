@@ -117,7 +117,9 @@ void publish_pools(ShmWorkerSlot& slot, std::mutex& append_mutex) {
 int heartbeat_loop(ShmWorkerSlot& slot, const ShmHeader& header, JobRunner& runner,
                    const std::string& log_file) {
     const sigset_t signals = stop_signals();
-    const timespec tick{0, 100'000'000};
+    // Signals end the wait at once; the tick only paces heartbeats and pool
+    // figures (worker_timeout_s is whole seconds), and a drain's end.
+    const timespec tick{0, 500'000'000}, draining_tick{0, 50'000'000};
     const bool frozen = std::getenv("DBSUP_TEST_FREEZE_HEARTBEAT") != nullptr;  // test switch
     bool draining = false;
     std::mutex pools_mutex;
@@ -129,7 +131,7 @@ int heartbeat_loop(ShmWorkerSlot& slot, const ShmHeader& header, JobRunner& runn
             draining = true;
         }
         if (draining && runner.stopped()) return exit_codes::kDrained;
-        int sig = sigtimedwait(&signals, nullptr, &tick);
+        int sig = sigtimedwait(&signals, nullptr, draining ? &draining_tick : &tick);
         if (sig == SIGQUIT) _exit(exit_codes::kDrained);
         if (sig == SIGUSR1 && !log_file.empty()) reopen(log_file);
         if ((sig == SIGTERM || sig == SIGINT) && !draining) {
@@ -171,7 +173,7 @@ int WorkerProcess::run(const std::string& shm_name, std::size_t slot_index,
         if (!check_databases(config, slot_index)) return exit_codes::kHandledError;
         if (auto code = test_exit_code(slot_index)) return *code;
         TaskRegistry tasks = TaskRegistry::from_config(config);
-        JobRunner runner(config, tasks, slot,
+        JobRunner runner(config, tasks, slot, segment.header().wake,
                          Queue::owner_id(segment.header().supervisor_pid.load(), slot_index,
                                          static_cast<std::uint64_t>(getpid())));
         runner.start();

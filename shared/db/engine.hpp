@@ -24,6 +24,9 @@ public:
     std::unique_ptr<Connection> connect(std::size_t statement_cache_size = 100) const;
 
     const DatabaseConfig& config() const noexcept { return config_; }
+    /// PostgreSQL: the libpq connection string, for a connection the pool does
+    /// not manage (the supervisor's LISTEN). It holds the password: never log it.
+    const std::string& conninfo() const noexcept { return conninfo_; }
     const std::string& name() const noexcept { return config_.name; }
 
 private:

@@ -207,6 +207,15 @@ void Session::rollback() noexcept {
 
 void Session::end_transaction(bool committed) noexcept {
     if (observer_) observer_->on_transaction(elapsed_ns(began_at_), committed);
+    std::vector<std::function<void()>> hooks = std::move(after_commit_);
+    after_commit_.clear();
+    if (committed)
+        for (auto& f : hooks) f();
+}
+
+void Session::after_commit(std::function<void()> f) {
+    if (!lease_) return f();
+    after_commit_.push_back(std::move(f));
 }
 
 Backend Session::backend() const noexcept { return pool_->options().backend; }

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -75,6 +76,10 @@ public:
     /// Rolls back and gives the connection back. Never throws.
     void rollback() noexcept;
     bool in_transaction() const noexcept { return static_cast<bool>(lease_); }
+    /// Runs `f` once the open transaction commits (dropped if it rolls back;
+    /// at once when none is open). For what must not happen before the data
+    /// is visible, such as waking a worker to claim it. `f` must not throw.
+    void after_commit(std::function<void()> f);
 
     /// Runs f(*this) in a new transaction: commits when f returns normally (a
     /// failed commit throws), rolls back and rethrows when f throws.
@@ -106,6 +111,7 @@ private:
     QueryObserver* observer_;
     ConnectionLease lease_;
     std::chrono::steady_clock::time_point began_at_;
+    std::vector<std::function<void()>> after_commit_;
 };
 
 template <class F>

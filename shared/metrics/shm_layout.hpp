@@ -19,6 +19,7 @@ namespace dbsup {
 /// Counters of one worker; each is a monotonically increasing total.
 enum class Counter : std::uint32_t {
     jobs_claimed,
+    claims_empty,  // claims that found nothing to do (what idleness costs the database)
     jobs_succeeded,
     jobs_retried,
     jobs_dead,
@@ -83,9 +84,23 @@ struct ShmWorkerSlot {
     }
 };
 
+/// How idle job threads sleep and are woken (DESIGN section 7, see WakeSignal).
+/// The one part of the segment every process writes: workers, the
+/// supervisor's waker, and enqueuers on this host (SQLite's local wake).
+struct ShmWake {
+    std::atomic<std::uint32_t> sequence;  // the futex word: bumped by every wake
+    std::atomic<std::uint32_t> rouses;    // bumps that carried no news (a stop)
+    std::atomic<std::uint32_t> sleepers;  // job threads asleep on `sequence`
+    std::atomic<std::uint32_t> reserved;
+    std::atomic<std::uint64_t> due_ns;    // CLOCK_MONOTONIC of a future run_at (0: none)
+    std::atomic<std::uint64_t> queue_key; // which queue the workers take jobs from
+};
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free &&
+              sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+
 struct ShmHeader {
     static constexpr std::uint64_t kMagic = 0x7075736264627364ULL;  // "dsbdbsup"
-    static constexpr std::uint64_t kLayoutVersion = 6;
+    static constexpr std::uint64_t kLayoutVersion = 7;
     static constexpr std::size_t kMaxWorkers = 256;
     static constexpr std::size_t kMaxConfigBytes = 64 * 1024;
 
@@ -95,6 +110,7 @@ struct ShmHeader {
     std::atomic<std::uint64_t> slot_size;
     std::atomic<std::uint64_t> slot_count;
     std::atomic<std::uint64_t> supervisor_pid;
+    ShmWake wake;
     // The resolved configuration in two buffers: a reload writes the one not in
     // use, then publishes it with a release store of config_index, so a worker
     // starting meanwhile reads a whole configuration, old or new.

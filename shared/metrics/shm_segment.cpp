@@ -112,8 +112,8 @@ bool ShmSegment::remove_if_stale(const std::string& name, const StaleReader& rea
     return bip::shared_memory_object::remove(name.c_str());
 }
 
-std::size_t ShmSegment::remove_stale_segments(const StaleReader& read) {
-    std::size_t removed = 0;
+std::vector<std::string> ShmSegment::list_names() {
+    std::vector<std::string> names;
     std::error_code error;
     // POSIX shared memory lives in /dev/shm on Linux; names are "dbsup-<pid>".
     for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", error)) {
@@ -121,8 +121,15 @@ std::size_t ShmSegment::remove_stale_segments(const StaleReader& read) {
         if (name.rfind("dbsup-", 0) != 0 ||
             name.find_first_not_of("0123456789", 6) != std::string::npos || name.size() == 6)
             continue;
-        if (remove_if_stale(name, read)) ++removed;
+        names.push_back(std::move(name));
     }
+    return names;
+}
+
+std::size_t ShmSegment::remove_stale_segments(const StaleReader& read) {
+    std::size_t removed = 0;
+    for (const std::string& name : list_names())
+        if (remove_if_stale(name, read)) ++removed;
     return removed;
 }
 

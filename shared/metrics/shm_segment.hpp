@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <sys/types.h>
 
@@ -33,6 +34,8 @@ public:
     /// shown to `read` first (the claims its workers had started, say);
     /// returns how many.
     static std::size_t remove_stale_segments(const StaleReader& read = {});
+    /// The names of every "dbsup-<pid>" segment on this host, live or stale.
+    static std::vector<std::string> list_names();
     /// Whether `pid` is a running process (a zombie is not).
     static bool process_alive(std::uint64_t pid);
     /// The conventional name of a supervisor's segment: "dbsup-<pid>".

@@ -31,12 +31,24 @@ public:
     static Queue from_config(const Config& config);
 
     /// Inserts one job in the caller's transaction (autobegun if none is open),
-    /// so enqueuing commits or rolls back with the caller's work. Returns its id.
+    /// so enqueuing commits or rolls back with the caller's work, and so does
+    /// the wake-up of an idle worker for it (see announce()). Returns its id.
     /// @throws Error(usage) when the payload is not a JSON object.
     std::string enqueue(Session& session, const NewJob& job) const;
     /// As enqueue(), for many jobs: Session::bulk_insert (PostgreSQL COPY,
     /// SQLite one cached INSERT stepped per row), 5,000 rows at a time.
     std::vector<std::string> enqueue_many(Session& session, std::span<const NewJob> jobs) const;
+
+    /// The channel every job made available is announced on (PostgreSQL NOTIFY):
+    /// payload "<jobs> <delay_ms> <queue>", at most one per transaction and queue.
+    static constexpr const char* kWakeChannel = "dbsup_jobs";
+    /// Tells idle workers that `jobs` jobs of `queue` become due in `delay_ms`
+    /// (0: now), with the caller's transaction: PostgreSQL NOTIFY (delivered at
+    /// commit, never on rollback); SQLite wakes this host's workers after the
+    /// commit (WakeSignal::wake_local). Called by every path that makes a job
+    /// available; call it too after inserting jobs by other means.
+    void announce(Session& session, const std::string& queue, std::size_t jobs,
+                  std::int64_t delay_ms) const;
 
     /// "id is one of the list bound at $placeholder", and that list as one value:
     /// the statement's text (and so its cached prepared statement) is the same
@@ -155,13 +167,16 @@ public:
     /// was empty scans the whole table per statement once it fills up again.
     /// Cost: one statement that travels with BEGIN, and planning (tens of
     /// microseconds a statement, a few statements per batch of jobs).
-    void bound_transaction(Session& session) const;
+    /// claim_only: the transaction only claims (see claim()): it need not wait
+    /// for its commit to reach the disk.
+    void bound_transaction(Session& session, bool claim_only = false) const;
 
 private:
     std::int64_t default_max_attempts(const std::string& task) const;
 
     QueueConfig config_;
     std::map<std::string, std::int64_t> max_attempts_by_task_;
+    std::uint64_t local_wake_key_ = 0;  // WakeSignal::queue_key (SQLite)
     // Server clock minus this host's (ms), shared by copies and threads.
     std::shared_ptr<std::atomic<std::int64_t>> clock_offset_ms_ =
         std::make_shared<std::atomic<std::int64_t>>(0);

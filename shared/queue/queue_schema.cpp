@@ -68,8 +68,54 @@ std::vector<std::string> migration_2(Backend backend) {
     return sql;
 }
 
+// dbsup_enqueue(): any client enqueues in its own transaction, and the
+// NOTIFY that wakes a worker commits with it (README: "Enqueue from SQL").
+// The id is a UUIDv7 like the ones the binary makes (time-ordered), built from
+// gen_random_uuid() (PostgreSQL 13+). SQLite has no stored functions.
+std::vector<std::string> migration_3(Backend backend) {
+    if (backend != Backend::postgresql) return {};
+    return {R"SQL(
+CREATE OR REPLACE FUNCTION dbsup_enqueue(
+    task text, payload jsonb DEFAULT '{}', queue text DEFAULT 'default',
+    run_at timestamptz DEFAULT NULL, priority integer DEFAULT 0,
+    max_attempts integer DEFAULT 5) RETURNS uuid
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_variable
+DECLARE
+    now_ms bigint := CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS bigint);
+    due_ms bigint := COALESCE(CAST(EXTRACT(EPOCH FROM run_at) * 1000 AS bigint), now_ms);
+    id_bytes bytea := uuid_send(gen_random_uuid());
+    new_id uuid;
+BEGIN
+    IF task IS NULL OR task !~ '^[A-Za-z_][A-Za-z0-9_-]{0,62}$' THEN
+        RAISE EXCEPTION 'dbsup_enqueue: task name "%" is not valid: letters, digits, _ or -, '
+            'not starting with a digit or -, at most 63 characters', task
+            USING ERRCODE = '22023';
+    END IF;
+    IF queue IS NULL OR queue !~ '^[A-Za-z_][A-Za-z0-9_-]{0,62}$' THEN
+        RAISE EXCEPTION 'dbsup_enqueue: queue name "%" is not valid', queue USING ERRCODE = '22023';
+    END IF;
+    IF payload IS NULL OR jsonb_typeof(payload) <> 'object' THEN
+        RAISE EXCEPTION 'dbsup_enqueue: the payload is not a JSON object' USING ERRCODE = '22023';
+    END IF;
+    IF max_attempts IS NULL OR max_attempts < 1 THEN
+        RAISE EXCEPTION 'dbsup_enqueue: max_attempts must be at least 1' USING ERRCODE = '22023';
+    END IF;
+    id_bytes := overlay(id_bytes PLACING substring(int8send(now_ms) FROM 3) FROM 1 FOR 6);
+    id_bytes := set_byte(id_bytes, 6, (get_byte(id_bytes, 6) & 15) | 112);  -- version 7
+    new_id := CAST(encode(id_bytes, 'hex') AS uuid);
+    INSERT INTO dbsup_jobs (id, queue, task, payload, state, priority, run_at, attempts,
+                            max_attempts, created_at, updated_at)
+    VALUES (new_id, queue, task, payload, 'available', COALESCE(priority, 0), due_ms, 0,
+            max_attempts, now_ms, now_ms);
+    PERFORM pg_notify('dbsup_jobs', '1 ' || GREATEST(due_ms - now_ms, 0) || ' ' || queue);
+    RETURN new_id;
+END
+$fn$)SQL"};
+}
+
 using Migration = std::vector<std::string> (*)(Backend);
-const std::vector<Migration> kMigrations = {migration_1, migration_2};
+const std::vector<Migration> kMigrations = {migration_1, migration_2, migration_3};
 
 void lock_schema(Session& session) {
     if (session.backend() == Backend::postgresql)

@@ -19,3 +19,28 @@ postgres_cpu_ticks() {
   done
   echo "$total"
 }
+
+# A fresh queue database for BACKEND (sqlite: $work/bench.db; postgresql: the
+# bench's server, its queue and bench tables dropped); prints its
+# [databases.main] lines.
+fresh_database() {
+  if [ "$1" = sqlite ]; then
+    rm -f "$work"/bench.db*
+    echo "url = \"sqlite:///$work/bench.db\""
+  else
+    psql -q "$DBSUP_TEST_PG_URL" -c "SET client_min_messages = warning" \
+      -c "DROP TABLE IF EXISTS dbsup_jobs, dbsup_schema, bench_events, bench_pickup" >/dev/null
+    printf 'url = "%s"\npassword_env = "DBSUP_TEST_PG_PASSWORD"\n' "$DBSUP_TEST_PG_URL"
+  fi
+}
+
+# SQL for "now" in Unix epoch microseconds on BACKEND (SQLite's has millisecond resolution).
+now_us_sql() {
+  if [ "$1" = sqlite ]; then echo "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)"
+  else echo "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)"; fi
+}
+
+# Runs SQL on BACKEND's bench database.
+bench_sql() {
+  if [ "$1" = sqlite ]; then sqlite3 "$work/bench.db" "$2"; else psql -qAt "$DBSUP_TEST_PG_URL" -c "$2"; fi
+}
