@@ -11,7 +11,7 @@
 #     SQL task records when it started; enqueue to start, p50/p95/p99/max in ms.
 # PostgreSQL's clock gives microseconds; SQLite's 'now' has millisecond
 # resolution, so its figures are truncated to the millisecond below.
-# Each figure is the median of REPS runs.
+# Each figure is the median of REPS runs. BACKENDS and WAKES narrow the runs.
 #   latency_bench.sh BINARY ENQUEUER [N] [REPS] [IDLE_S]
 set -euo pipefail
 bin="$1"; enqueuer="$2"; n="${3:-1000}"; reps="${4:-3}"; idle_s="${5:-30}"
@@ -78,8 +78,8 @@ percentiles() {  # numbers on stdin -> "p50 p95 p99 max"
 
 printf "%-11s %-5s %14s %12s %9s %9s %9s %9s\n" backend wake "empty claims/s" "idle CPU %" \
   "p50 ms" "p95 ms" "p99 ms" "max ms"
-for backend in sqlite postgresql; do
-  for wake in auto poll; do
+for backend in ${BACKENDS:-sqlite postgresql}; do
+  for wake in ${WAKES:-auto poll}; do
     results="$(for _ in $(seq "$reps"); do one_run "$backend" "$wake"; done)"
     col() { cut -d' ' -f"$1" <<<"$results" | median; }
     printf "%-11s %-5s %14s %12s %9s %9s %9s %9s\n" "$backend" "$wake" "$(col 1)" "$(col 2)" \

@@ -60,7 +60,6 @@ CREATE TABLE bench_pickup (job_id TEXT PRIMARY KEY, enqueued_us BIGINT, started_
   fi
 }
 
-start_fleet() { "$bin" --config "$work/c.toml" --workers 8 --log-level error & echo $!; }
 wait_succeeded() { until grep -q "\"succeeded_total\": $1\b" "$work/stats.json" 2>/dev/null; do sleep 0.02; done; }
 
 one_run() {  # backend configuration task -> "enqueue_rate process_rate"
@@ -78,7 +77,7 @@ one_run() {  # backend configuration task -> "enqueue_rate process_rate"
   fi
   t1=$(now_ns)
   rm -f "$work/stats.json"
-  pid=$(start_fleet)
+  "$bin" --config "$work/c.toml" --workers 8 --log-level error & pid=$!
   wait_succeeded "$count"  # the workers' own count (from shared memory)
   t2=$(now_ns)
   kill -TERM "$pid"; wait "$pid" || true
@@ -92,7 +91,8 @@ short_waits() {  # backend -> "p50 p99" of the short jobs' waits, ms
 steady_mix() {  # backend -> "p50 p99"
   write_config "$1" defaults
   rm -f "$work/stats.json"
-  local pid; pid=$(start_fleet)
+  local pid
+  "$bin" --config "$work/c.toml" --workers 8 --log-level error & pid=$!
   until [ -s "$work/stats.json" ]; do sleep 0.05; done
   sleep 1
   "$enqueuer" "$work/c.toml" mark 2000 4 10  # 250 jobs/s, every 10th a 200 ms sleep
