@@ -85,7 +85,7 @@ one_run() {  # backend configuration task -> "enqueue_rate process_rate"
 }
 
 short_waits() {  # backend -> "p50 p99" of the short jobs' waits, ms
-  bench_sql "$1" "SELECT (started_us - enqueued_us) / 1000.0 FROM bench_pickup" | sort -n | awk '{a[NR]=$1} END { printf "%.1f %.1f", a[int(NR*0.5+0.5)], a[int(NR*0.99+0.5)] }'
+  bench_sql "$1" "SELECT (started_us - enqueued_us) / 1000.0 FROM bench_pickup" | sort -n | awk '{a[NR]=$1} END { printf "%.1f %.1f\n", a[int(NR*0.5+0.5)], a[int(NR*0.99+0.5)] }'
 }
 
 steady_mix() {  # backend -> "p50 p99"
