@@ -264,8 +264,8 @@ std::vector<std::string> Queue::enqueue_many(Session& session,
         insert_jobs(session, kInsertColumns, rows);
     }
     for (const auto& [queue, d] : due) {
-        if (d.first > 0) announce(session, queue, d.first, 0);
-        else announce(session, queue, 1, d.second);
+        announce(session, queue, d.first, 0);
+        if (d.second != INT64_MAX) announce(session, queue, 1, d.second);  // the earliest later one
     }
     return ids;
 }
