@@ -75,12 +75,12 @@ QueueWaker::Clock::duration QueueWaker::poll_interval() const {
     return poll_interval_;
 }
 
-bool QueueWaker::wait_for(int fd, short events, Clock::time_point deadline) const {
+int QueueWaker::wait_for(int fd, short events, Clock::time_point deadline) const {
     pollfd fds[2] = {{stop_fd_, POLLIN, 0}, {fd, events, 0}};
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-    const int ready = ::poll(fds, fd >= 0 ? 2 : 1, static_cast<int>(std::max<long>(0, left.count())));
-    if (ready <= 0 || (fds[0].revents & POLLIN)) return false;
-    return true;
+    ::poll(fds, fd >= 0 ? 2 : 1, static_cast<int>(std::max<long>(0, left.count())));
+    if (fds[0].revents & POLLIN) return -1;
+    return fd >= 0 ? fds[1].revents : 0;
 }
 
 bool QueueWaker::connect() {
@@ -91,7 +91,7 @@ bool QueueWaker::connect() {
     while (conn_ && PQstatus(conn_) != CONNECTION_BAD && status != PGRES_POLLING_OK &&
            status != PGRES_POLLING_FAILED) {
         const short events = status == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-        if (!wait_for(PQsocket(conn_), events, deadline)) {
+        if (wait_for(PQsocket(conn_), events, deadline) <= 0) {
             if (Clock::now() >= deadline && !warned_down_)
                 spdlog::warn("queue waker: connecting to PostgreSQL timed out");
             disconnect();
@@ -167,13 +167,9 @@ void QueueWaker::run() noexcept {
                                                            due_.top() > now_ns ? due_.top() - now_ns : 0));
             }
             if (listen_ && !conn_) until = std::min(until, next_connect);
-            const int fd = conn_ ? PQsocket(conn_) : -1;
-            pollfd fds[2] = {{stop_fd_, POLLIN, 0}, {fd, POLLIN, 0}};
-            const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now());
-            ::poll(fds, fd >= 0 ? 2 : 1, static_cast<int>(std::max<long>(0, left.count())));
-            if (fds[0].revents & POLLIN) break;
-            if (fd >= 0 && (fds[1].revents & (POLLIN | POLLERR | POLLHUP)) &&
-                !read_notifications(jobs_now)) {
+            const int ready = wait_for(conn_ ? PQsocket(conn_) : -1, POLLIN, until);
+            if (ready < 0) break;  // stop()
+            if ((ready & (POLLIN | POLLERR | POLLHUP)) && !read_notifications(jobs_now)) {
                 spdlog::warn("queue waker: lost the LISTEN connection ({}); polling every {} ms "
                              "until it is back", message_of(conn_), poll_interval_.count());
                 warned_down_ = true;

@@ -56,9 +56,9 @@ private:
     /// Opens the LISTEN connection; false (logged) when it cannot.
     bool connect();
     void disconnect() noexcept;
-    /// Waits for `events` on `fd` (or the stop descriptor) until `deadline`;
-    /// false on stop or timeout.
-    bool wait_for(int fd, short events, Clock::time_point deadline) const;
+    /// Waits for `events` on `fd` (-1: none) until `deadline`: -1 on stop(),
+    /// else fd's returned events (0: timeout).
+    int wait_for(int fd, short events, Clock::time_point deadline) const;
     /// Reads what arrived on the connection: jobs due now, and due times into due_.
     /// False when the connection is lost.
     bool read_notifications(std::uint32_t& jobs_now);

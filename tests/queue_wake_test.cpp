@@ -22,7 +22,6 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 constexpr auto kSoon = 5s;  // a woken job starts in milliseconds; the backstop poll is 60 s away
-const std::string kSupervisor;  // SupervisorProcess writes stats every 50 ms
 const std::string kRarePolls =
     "[queue]\npoll_interval_ms = 60000\nretry_base_ms = 300\nretry_max_ms = 300\n"
     "[tasks.always_fails]\nsql = \"INSERT INTO wake_events (job_id, kind) VALUES (:job_id, "
@@ -72,7 +71,7 @@ protected:
     /// A supervisor whose workers are all up and idle (their first claims made).
     std::unique_ptr<SupervisorProcess> start_idle(const TempDir& dir, int workers) {
         auto sup = std::make_unique<SupervisorProcess>(
-            dir, kSupervisor, std::vector<std::string>{"--workers", std::to_string(workers)},
+            dir, "", std::vector<std::string>{"--workers", std::to_string(workers)},
             std::vector<std::string>{}, config());
         sup->wait_for([&](const json& d) {
             return d["supervisor"]["workers_alive"] == workers && d["supervisor"]["state"] == "running";
@@ -137,6 +136,24 @@ TEST_P(QueueWakeTest, ARetryAndADelayedJobStartWhenDue) {
     EXPECT_EQ(sup->wait_exit(), 0);
 }
 
+// wake = "poll": no listener, the supervisor polls for the fleet every
+// poll_interval_ms (here 100 ms), and jobs still start.
+TEST_P(QueueWakeTest, PollModeFindsJobsByPolling) {
+    TempDir dir;
+    SupervisorProcess sup(dir, "", {"--workers", "2"}, {},
+                          databases_.toml(GetParam()) +
+                              "[queue]\nwake = \"poll\"\npoll_interval_ms = 100\n");
+    sup.wait_for([](const json& d) { return d["wake"]["mode"] == "poll"; });
+    session_->transact([](Session& s) {  // not announced: only a poll finds it
+        s.execute("INSERT INTO dbsup_jobs (id, queue, task, payload, state, priority, run_at, "
+                  "attempts, max_attempts, created_at, updated_at) VALUES ('018f0000-0000-7000-8000-"
+                  "000000000001', 'default', 'noop', '{}', 'available', 0, 0, 0, 5, 0, 0)");
+    });
+    EXPECT_TRUE(wait_for("succeeded", 1, kSoon));
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+}
+
 DBSUP_BOTH_BACKENDS(QueueWakeTest);
 
 // dbsup_enqueue() in a transaction that rolls back leaves no job and wakes
@@ -147,7 +164,7 @@ TEST(QueueWakeSql, TheSqlFunctionEnqueuesAndWakesWithTheCallersTransaction) {
     Session session(databases.pool(TestBackend::postgresql, PoolOptions{}), "sql-enqueue");
     QueueSchema::migrate(session);
     TempDir dir;
-    SupervisorProcess sup(dir, kSupervisor, {"--workers", "1"}, {},
+    SupervisorProcess sup(dir, "", {"--workers", "1"}, {},
                           databases.toml(TestBackend::postgresql) + "[queue]\npoll_interval_ms = 60000\n");
     sup.wait_for([](const json& d) { return d["wake"]["mode"] == "listen"; });
     std::this_thread::sleep_for(500ms);
@@ -207,7 +224,7 @@ TEST(QueueWakeListener, ListensAgainAfterItsConnectionIsKilledAndPostgresRestart
     };
     QueueSchema::migrate(DatabaseManager::instance().session("main"));
     TempDir dir;
-    SupervisorProcess sup(dir, kSupervisor, {"--workers", "2"}, {}, toml);
+    SupervisorProcess sup(dir, "", {"--workers", "2"}, {}, toml);
     sup.wait_for([](const json& d) { return d["wake"]["mode"] == "listen"; });
     EXPECT_EQ(enqueue_and_wait(1), 1);
 

@@ -8,7 +8,6 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
-#include <initializer_list>
 #include <utility>
 
 #include "config/names.hpp"
@@ -123,8 +122,7 @@ std::mt19937_64& jitter_engine() {
 
 // PostgreSQL: these settings for the rest of the caller's transaction only
 // (SET LOCAL), all in one statement. Values are ours, never user input.
-void set_local(Session& session,
-               std::initializer_list<std::pair<const char*, std::string>> settings) {
+void set_local(Session& session, const std::vector<std::pair<const char*, std::string>>& settings) {
     std::string sql = "SELECT ";
     for (const auto& [name, value] : settings) {
         if (sql.size() > 7) sql += ", ";
@@ -142,16 +140,11 @@ void Queue::bound_transaction(Session& session, bool claim_only) const {
     // crash does to every running job's transaction anyway, and any later
     // durable commit (a job's completion) flushes the claim first. Saves a
     // disk flush on every claim and from every idle job's pickup.
-    if (claim_only) {
-        set_local(session,
-                  {{"idle_in_transaction_session_timeout", std::to_string(config_.lease_s * 1000)},
-                   {"plan_cache_mode", "force_custom_plan"},
-                   {"synchronous_commit", "off"}});
-        return;
-    }
-    set_local(session,
-              {{"idle_in_transaction_session_timeout", std::to_string(config_.lease_s * 1000)},
-               {"plan_cache_mode", "force_custom_plan"}});
+    std::vector<std::pair<const char*, std::string>> settings = {
+        {"idle_in_transaction_session_timeout", std::to_string(config_.lease_s * 1000)},
+        {"plan_cache_mode", "force_custom_plan"}};
+    if (claim_only) settings.emplace_back("synchronous_commit", "off");
+    set_local(session, settings);
 }
 
 Queue::Queue(QueueConfig config, std::map<std::string, std::int64_t> max_attempts_by_task)
