@@ -35,7 +35,16 @@ struct DatabaseConfig {
     std::int64_t statement_timeout_ms = 0;
     std::string password_env;   // name of the variable holding the password
     std::string password_file;  // path of a file holding the password
+    /// "transaction": behind a transaction-pooling proxy such as PgBouncer, so
+    /// nothing may outlive a transaction on the server (no named prepared
+    /// statements, no session SET, no LISTEN). "none" (direct) and "session"
+    /// (session pooling) keep everything.
+    std::string pooler = "none";
+    /// A direct connection for LISTEN when url goes through a pooler.
+    std::optional<DatabaseUrl> listen_url;
     SqliteSettings sqlite;
+
+    bool transaction_pooled() const { return pooler == "transaction"; }
 };
 
 struct SupervisorConfig {

@@ -101,6 +101,7 @@ private:
         r.boolean("optional", db.optional);
         r.integer("statement_timeout_ms", db.statement_timeout_ms, 0, 24 * kHour);
         read_password(r, db);
+        read_pooler(r, db);
         if (const toml::table* sqlite = r.table("sqlite")) read_sqlite(r, *sqlite, db);
         r.finish();
         config_.databases[name] = std::move(db);
@@ -115,6 +116,25 @@ private:
         } catch (const std::invalid_argument& e) {
             r.error("url", e.what());
         }
+    }
+
+    void read_pooler(SectionReader& r, DatabaseConfig& db) {
+        r.choice("pooler", db.pooler, {"none", "session", "transaction"});
+        std::string text;
+        r.string("listen_url", text, false);
+        if (!text.empty()) {
+            try {
+                db.listen_url = DatabaseUrl::parse(text);
+                if (db.listen_url->backend != Backend::postgresql)
+                    r.error("listen_url", "must be a postgresql:// URL (a direct connection "
+                                          "to the server, for LISTEN)");
+            } catch (const std::invalid_argument& e) {
+                r.error("listen_url", e.what());
+            }
+        }
+        if (db.url.backend != Backend::sqlite) return;
+        if (db.pooler != "none") r.error("pooler", "an SQLite database has no pooler");
+        if (!text.empty()) r.error("listen_url", "an SQLite database has no LISTEN");
     }
 
     void read_password(SectionReader& r, DatabaseConfig& db) {

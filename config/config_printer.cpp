@@ -24,7 +24,9 @@ toml::table database_table(const DatabaseConfig& db) {
                   {"recycle_s", db.recycle_s},
                   {"leak_detection_ms", db.leak_detection_ms},
                   {"optional", db.optional},
-                  {"statement_timeout_ms", db.statement_timeout_ms}};
+                  {"statement_timeout_ms", db.statement_timeout_ms},
+                  {"pooler", db.pooler}};
+    if (db.listen_url) t.insert("listen_url", db.listen_url->redacted());
     if (!password_env.empty()) t.insert("password_env", password_env);
     if (!db.password_file.empty()) t.insert("password_file", db.password_file);
     if (db.url.backend == Backend::sqlite)

@@ -23,11 +23,28 @@ constexpr auto kFirstBackoff = std::chrono::milliseconds(500);
 constexpr auto kMaxBackoff = std::chrono::seconds(30);
 constexpr std::size_t kMaxDueTimes = 10000;  // beyond: left to the backstop poll
 
+// LISTEN needs a session of its own on the server: through a transaction
+// pooler it takes listen_url, a direct connection, or there is none.
 std::string listen_conninfo(const Config& config) {
     auto db = config.databases.find(config.queue.database);
     if (db == config.databases.end() || db->second.url.backend != Backend::postgresql) return {};
-    return Engine(db->second, PasswordResolver::resolve(db->second), "dbsupervisor/waker")
-        .conninfo();
+    DatabaseConfig direct = db->second;
+    if (direct.listen_url) {
+        direct.url = *direct.listen_url;
+        direct.pooler = "none";
+    } else if (direct.transaction_pooled()) {
+        return {};
+    }
+    return Engine(direct, PasswordResolver::resolve(direct), "dbsupervisor/waker").conninfo();
+}
+
+// Enqueuers on PostgreSQL wake workers only through NOTIFY: without a LISTEN
+// connection the workers poll.
+bool woken(const Config& config) {
+    if (config.queue.wake != "auto") return false;
+    auto db = config.databases.find(config.queue.database);
+    return db == config.databases.end() || !db->second.transaction_pooled() ||
+           db->second.listen_url.has_value();
 }
 
 // libpq's messages end in a newline, and name host and port, never the password.
@@ -42,12 +59,17 @@ std::string message_of(pg_conn* conn) {
 QueueWaker::QueueWaker(const Config& config, ShmWake& wake)
     : conninfo_(listen_conninfo(config)),
       queue_name_(config.queue.name),
-      woken_(config.queue.wake == "auto"),
+      woken_(woken(config)),
       listen_(!conninfo_.empty() && woken_),
+      pooled_without_listen_(config.queue.wake == "auto" && !woken_),
       poll_interval_(config.queue.poll_interval_ms),
       signal_(wake),
       stop_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     if (stop_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+    if (pooled_without_listen_)
+        spdlog::info("queue waker: database '{}' is behind a transaction pooler and has no "
+                     "listen_url (a direct connection for LISTEN): workers poll every {} ms",
+                     config.queue.database, poll_interval_.count());
     thread_ = std::thread([this] { run(); });
 }
 
@@ -64,6 +86,7 @@ void QueueWaker::stop() noexcept {
 }
 
 std::string QueueWaker::mode() const {
+    if (pooled_without_listen_) return "poll: pooled, no listen_url";
     if (!woken_) return "poll";
     if (!listen_) return "local";
     return listening_ ? "listen" : "poll: LISTEN down";

@@ -68,6 +68,7 @@ private:
     std::string queue_name_;
     bool woken_;   // wake = "auto": enqueuers wake the workers (NOTIFY, or locally on SQLite)
     bool listen_;  // PostgreSQL and wake = "auto"
+    bool pooled_without_listen_;  // wake = "auto", but nothing to LISTEN on
     std::chrono::milliseconds poll_interval_;
     WakeSignal signal_;
     int stop_fd_ = -1;  // an eventfd: stop() writes it

@@ -9,8 +9,11 @@
 #include <optional>
 
 #include "config/config_error.hpp"
+#include "config/password_resolver.hpp"
 #include "shared/db/database_manager.hpp"
 #include "shared/db/database_verifier.hpp"
+#include "shared/db/engine.hpp"
+#include "shared/db/pooler_probe.hpp"
 #include "shared/errors.hpp"
 #include "shared/queue/queue.hpp"
 #include "shared/queue/queue_schema.hpp"
@@ -47,10 +50,11 @@ void check_stats_directory(const std::string& stats_file) {
 // Every worker may open pool_size + max_overflow connections to each database,
 // and one more to the queue's (its housekeeping's own): a PostgreSQL server
 // that cannot take that many more is refused up front, instead of failing
-// workers one by one under load.
+// workers one by one under load. Behind a transaction pooler the pooler's own
+// limits (max_client_conn, default_pool_size) decide instead: not checked.
 void check_connection_capacity(const Config& config) {
     for (const auto& [name, db] : config.databases) {
-        if (db.url.backend != Backend::postgresql) continue;
+        if (db.url.backend != Backend::postgresql || db.transaction_pooled()) continue;
         const std::int64_t housekeeping = name == config.queue.database ? 1 : 0;
         // The supervisor's own LISTEN connection (QueueWaker).
         const std::int64_t listener = housekeeping && config.queue.wake == "auto" ? 1 : 0;
@@ -89,9 +93,37 @@ void check_connection_capacity(const Config& config) {
     }
 }
 
+// A transaction pooler the config does not name would make every worker fail
+// on its prepared statements: refused here, once, naming the setting.
+// pooler = "session" says a proxy is known and pools by session.
+void check_poolers(const Config& config) {
+    for (const auto& [name, db] : config.databases) {
+        if (db.url.backend != Backend::postgresql || db.pooler != "none") continue;
+        PoolerProbe::Finding finding;
+        try {
+            finding = PoolerProbe::probe(Engine(db, PasswordResolver::resolve(db),
+                                                "dbsupervisor/supervisor"));
+        } catch (const Error&) {
+            if (db.optional) continue;  // degraded: reported by the verification already
+            throw;
+        }
+        if (finding == PoolerProbe::Finding::proxy)
+            spdlog::info("database '{}' is reached through a proxy; if it pools by transaction, "
+                         "set pooler = \"transaction\" (pooler = \"session\" silences this)",
+                         name);
+        if (finding == PoolerProbe::Finding::transaction_pooler)
+            throw ConfigError({{config.source, "databases." + name + ".pooler",
+                                "database '" + name + "' is reached through a transaction pooler "
+                                "such as PgBouncer (two client connections were served by one "
+                                "server session): set pooler = \"transaction\", and listen_url "
+                                "to a direct connection for instant wake-ups"}});
+    }
+}
+
 // The queue's tables are created or upgraded before any worker claims a job.
 void prepare_queue(const Config& config, std::int64_t demo_jobs) {
     DatabaseManager::instance().init_worker(config.databases, "dbsupervisor/supervisor");
+    check_poolers(config);
     check_connection_capacity(config);
     Session& session = DatabaseManager::instance().session(config.queue.database);
     std::int64_t version = QueueSchema::migrate(session);

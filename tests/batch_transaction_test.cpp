@@ -108,7 +108,7 @@ TEST_P(BatchTransactionTest, AFailingSqlJobInTheBatch) {
     const std::int64_t rows = session_->transact([&](Session& s) {
         return s.execute("SELECT COUNT(*) FROM " + events_->name()).scalar<std::int64_t>();
     });
-    if (GetParam() == TestBackend::postgresql) {
+    if (is_postgres(GetParam())) {
         EXPECT_EQ(failed, 0u) << "the statements were run before the flush";
         EXPECT_EQ(flushed.redo.size(), 3u);
         EXPECT_TRUE(flushed.succeeded.empty());
@@ -143,7 +143,7 @@ TEST_P(BatchTransactionTest, ATransientErrorInAJobRedoesTheBatchInsteadOfFailing
     EXPECT_TRUE(flushed.succeeded.empty());
 }
 
-DBSUP_BOTH_BACKENDS(BatchTransactionTest);
+DBSUP_ALL_BACKENDS(BatchTransactionTest);
 
 }  // namespace
 }  // namespace dbsup::test

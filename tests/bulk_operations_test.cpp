@@ -156,7 +156,7 @@ TEST_P(BulkOperationsTest, RowsAndTimeAreInTheMetrics) {
     EXPECT_TRUE(found);
 }
 
-DBSUP_BOTH_BACKENDS(BulkOperationsTest);
+DBSUP_ALL_BACKENDS(BulkOperationsTest);
 
 }  // namespace
 }  // namespace dbsup::test

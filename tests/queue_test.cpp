@@ -76,7 +76,7 @@ TEST_P(QueueTest, UpgradingFromVersionOneKeepsEveryJob) {
         s.execute("UPDATE dbsup_jobs SET state = 'lost' WHERE id = $1", {waiting});
     }), Error);
     Result indexes = session_->transact([&](Session& s) {
-        return s.execute(GetParam() == TestBackend::postgresql
+        return s.execute(is_postgres(GetParam())
                              ? "SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'dbsup_jobs'"
                              : "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
                                "tbl_name = 'dbsup_jobs'");
@@ -433,7 +433,7 @@ TEST_P(QueueTest, EnqueueManyInsertsEveryJobWithItsPayload) {
     EXPECT_NE(q.find(*session_, ids[777])->payload.find("777"), std::string::npos);
 }
 
-DBSUP_BOTH_BACKENDS(QueueTest);
+DBSUP_ALL_BACKENDS(QueueTest);
 
 // On PostgreSQL one pruner at a time: a second one skips its turn at once
 // instead of waiting for the first one's rows. (SQLite has one writer anyway.)

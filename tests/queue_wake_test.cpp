@@ -87,7 +87,7 @@ TEST_P(QueueWakeTest, AJobEnqueuedIntoAnIdleFleetStartsAtOnce) {
     TempDir dir;
     auto sup = start_idle(dir, 2);
     EXPECT_EQ(sup->stats()["wake"]["mode"],
-              GetParam() == TestBackend::postgresql ? "listen" : "local");
+              is_postgres(GetParam()) ? "listen" : "local");
     for (int i = 1; i <= 3; ++i) {
         enqueue("noop");
         EXPECT_TRUE(wait_for("succeeded", i, kSoon)) << "job " << i << " was not woken for";
@@ -154,7 +154,7 @@ TEST_P(QueueWakeTest, PollModeFindsJobsByPolling) {
     EXPECT_EQ(sup.wait_exit(), 0);
 }
 
-DBSUP_BOTH_BACKENDS(QueueWakeTest);
+DBSUP_ALL_BACKENDS(QueueWakeTest);
 
 // dbsup_enqueue() in a transaction that rolls back leaves no job and wakes
 // nobody; one that commits wakes a worker.

@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include "config/config_loader.hpp"
 #include "shared/db/database_manager.hpp"
@@ -19,12 +20,20 @@ namespace {
 
 using nlohmann::json;
 
-TEST(ResilienceE2E, PostgresStoppedAndStartedDuringARunLosesNoJob) {
+// Directly, and through a PgBouncer (transaction pooling) that stays up while
+// the server behind it goes away and comes back.
+class ResilienceE2E : public ::testing::TestWithParam<bool> {};
+
+TEST_P(ResilienceE2E, PostgresStoppedAndStartedDuringARunLosesNoJob) {
     constexpr int kJobs = 5000;
     OwnPostgres pg;
+    std::optional<OwnPgBouncer> bouncer;
+    if (GetParam()) bouncer.emplace(pg);
     ::setenv("DBSUP_OWN_PG_PASSWORD", pg.password().c_str(), 1);
     const std::string toml =
-        "[databases.main]\nurl = \"" + pg.url() + "\"\npassword_env = \"DBSUP_OWN_PG_PASSWORD\"\n"
+        "[databases.main]\nurl = \"" + (bouncer ? bouncer->url() : pg.url()) +
+        "\"\npassword_env = \"DBSUP_OWN_PG_PASSWORD\"\n" +
+        (bouncer ? "pooler = \"transaction\"\nlisten_url = \"" + pg.url() + "\"\n" : "") +
         "[queue]\npoll_interval_ms = 10\nlease_s = 2\nretry_base_ms = 10\nretry_max_ms = 100\n"
         "[resilience]\ncircuit_breaker = { failure_rate = 0.5, window = 4, open_ms = 300, "
         "half_open_calls = 1 }\n"
@@ -74,6 +83,9 @@ TEST(ResilienceE2E, PostgresStoppedAndStartedDuringARunLosesNoJob) {
     after.commit();
     DatabaseManager::instance().close_worker();
 }
+
+INSTANTIATE_TEST_SUITE_P(Servers, ResilienceE2E, ::testing::Bool(),
+                         [](const auto& p) { return p.param ? "PgBouncer" : "Direct"; });
 
 }  // namespace
 }  // namespace dbsup::test

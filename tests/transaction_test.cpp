@@ -81,7 +81,7 @@ TEST_P(TransactionTest, NestedBeginIsAUsageError) {
     EXPECT_THROW(Transaction inner(*session_), Error);
 }
 
-DBSUP_BOTH_BACKENDS(TransactionTest);
+DBSUP_ALL_BACKENDS(TransactionTest);
 
 }  // namespace
 }  // namespace dbsup::test

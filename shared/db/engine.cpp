@@ -30,7 +30,9 @@ std::string Engine::postgres_conninfo(const std::optional<std::string>& password
     for (const auto& [name, value] : url.params) info += " " + name + "=" + quoted(value);
     // libpq waits forever for a host that drops packets; nothing of ours may.
     if (!url.params.contains("connect_timeout")) info += " connect_timeout=5";
-    if (config_.statement_timeout_ms > 0)
+    // PgBouncer refuses the options startup parameter; pooled connections send
+    // the timeout with every BEGIN instead (PostgresConnection).
+    if (config_.statement_timeout_ms > 0 && !config_.transaction_pooled())
         info += " options=" +
                 quoted("-c statement_timeout=" + std::to_string(config_.statement_timeout_ms));
     return info;
@@ -40,7 +42,13 @@ std::unique_ptr<Connection> Engine::connect(std::size_t statement_cache_size) co
     if (config_.url.backend == Backend::sqlite)
         return std::make_unique<SqliteConnection>(config_.name, config_.url.path, config_.sqlite,
                                                   statement_cache_size);
-    return std::make_unique<PostgresConnection>(config_.name, conninfo_, statement_cache_size);
+    const bool pooled = config_.transaction_pooled();
+    return std::make_unique<PostgresConnection>(
+        config_.name, conninfo_,
+        PostgresSettings{.statement_cache_size = pooled ? 0 : statement_cache_size,
+                         .transaction_pooled = pooled,
+                         .statement_timeout_ms = config_.statement_timeout_ms,
+                         .pooler_detected = pooler_detected_});
 }
 
 }  // namespace dbsup

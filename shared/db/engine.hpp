@@ -3,6 +3,7 @@
 // never prints that string. Thread-safe: connect() only reads.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,7 +20,9 @@ public:
            std::string application_name);
 
     /// Opens a new connection caching up to statement_cache_size prepared
-    /// statements ([monitoring] statement_cache_size; 0: none).
+    /// statements ([monitoring] statement_cache_size; 0: none). Behind a
+    /// transaction pooler it caches none: a named statement lives on one server
+    /// connection, and the next transaction may get another.
     /// @throws Error(connection_failed)
     std::unique_ptr<Connection> connect(std::size_t statement_cache_size = 100) const;
 
@@ -34,6 +37,8 @@ private:
                                   const std::string& application_name) const;
 
     DatabaseConfig config_;
+    /// Set by the first connection that meets an unconfigured transaction pooler.
+    std::shared_ptr<std::atomic<bool>> pooler_detected_ = std::make_shared<std::atomic<bool>>(false);
     std::string conninfo_;  // PostgreSQL only; contains the password: never log it
 };
 

@@ -3,12 +3,14 @@
 #include "shared/db/postgres_connection.hpp"
 
 #include <libpq-fe.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <pqxx/pqxx>
 #include <pqxx/tablewriter>
 
 #include <cctype>
+#include <cstdio>
 #include <charconv>
 #include <string_view>
 #include <utility>
@@ -62,9 +64,27 @@ bool stale_plan(const pqxx::sql_error& e) {
                std::string_view::npos;
 }
 
+// "prepared statement "dbsup_…" does not exist" (26000) or "already exists"
+// (42P05): our named statements met a server connection that is not the one
+// they were prepared on, which only a transaction pooler does.
+bool lost_statement(const pqxx::sql_error& e) {
+    return (e.sqlstate() == "26000" || e.sqlstate() == "42P05") &&
+           std::string_view(e.what()).find("\"dbsup_") != std::string_view::npos;
+}
+
+// FNV-1a: a statement's name follows from its text, so a name met on a server
+// connection shared through a pooler can never stand for other SQL.
+std::string statement_name(std::string_view sql) {
+    std::uint64_t hash = 14695981039346656037ull;
+    for (unsigned char c : sql) hash = (hash ^ c) * 1099511628211ull;
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+    return std::string("dbsup_") + hex;
+}
+
 ErrorCode classify(const pqxx::sql_error& e) {
     const std::string& state = e.sqlstate();
-    if (stale_plan(e)) return ErrorCode::stale_statement;
+    if (stale_plan(e) || lost_statement(e)) return ErrorCode::stale_statement;
     if (state.rfind("23", 0) == 0) return ErrorCode::constraint_violation;
     if (state == "40001") return ErrorCode::serialization_failure;
     if (state == "40P01") return ErrorCode::deadlock;
@@ -160,14 +180,21 @@ struct PostgresConnection::Handles {
 };
 
 PostgresConnection::PostgresConnection(const std::string& database, const std::string& conninfo,
-                                       std::size_t statement_cache_size)
-    : database_(database), statements_(statement_cache_size) {
+                                       PostgresSettings settings)
+    : database_(database),
+      settings_(std::move(settings)),
+      statements_(settings_.pooler_detected && *settings_.pooler_detected
+                      ? 0
+                      : settings_.statement_cache_size) {
     try {
         pq_ = std::make_unique<Handles>(conninfo);
     } catch (const std::exception& e) {
         // libpq's message names host and port, never the password.
         std::string why = e.what();
         while (!why.empty() && std::isspace(static_cast<unsigned char>(why.back()))) why.pop_back();
+        if (why.find("unsupported startup parameter") != std::string::npos)
+            why += " (a pooler such as PgBouncer: set pooler = \"transaction\" in [databases." +
+                   database_ + "])";
         throw Error(ErrorCode::connection_failed, "cannot connect: " + why, database_);
     }
 }
@@ -202,8 +229,12 @@ Result PostgresConnection::run(std::string_view sql, const Params& params) {
         if (word == "COMMIT" || word == "ROLLBACK") return Result{};  // nothing was sent
         // The simple-query protocol takes several statements in one round trip;
         // a parameterised statement needs the extended protocol, so BEGIN goes first.
-        if (params.empty()) return convert(pq_->work.exec("BEGIN; " + std::string(sql)));
-        pq_->work.exec("BEGIN");
+        if (params.empty()) {
+            std::string text;
+            for (const std::string& begin : begin_statements()) text += begin + "; ";
+            return convert(pq_->work.exec(text + std::string(sql)));
+        }
+        send_begin();
     }
     if (params.empty()) return convert(pq_->work.exec(std::string(sql)));
     const ParamTexts texts(params);
@@ -213,9 +244,35 @@ Result PostgresConnection::run(std::string_view sql, const Params& params) {
         pq_->work.exec_params(std::string(sql), pqxx::prepare::make_dynamic_params(pointers)));
 }
 
+std::vector<std::string> PostgresConnection::begin_statements() const {
+    if (!settings_.transaction_pooled || settings_.statement_timeout_ms <= 0) return {"BEGIN"};
+    return {"BEGIN",
+            "SET LOCAL statement_timeout = " + std::to_string(settings_.statement_timeout_ms)};
+}
+
+void PostgresConnection::send_begin() {
+    std::string text;
+    for (const std::string& begin : begin_statements()) text += (text.empty() ? "" : "; ") + begin;
+    pq_->work.exec(text);
+}
+
+void PostgresConnection::stop_caching_for_pooler() noexcept {
+    statements_.disable();
+    stale_.clear();  // a DEALLOCATE would reach some other client's server connection
+    if (settings_.pooler_detected && !settings_.pooler_detected->exchange(true))
+        spdlog::error("database '{}': the server lost a prepared statement of ours between two "
+                      "transactions, so a transaction-pooling proxy (PgBouncer?) stands between "
+                      "us: set pooler = \"transaction\" in [databases.{}]. Until then this "
+                      "process prepares nothing (slower)",
+                      database_, database_);
+}
+
 std::string PostgresConnection::prepared_name(std::string_view sql) {
     if (const std::string* name = statements_.find(sql)) return *name;
-    std::string name = "dbsup_" + std::to_string(++statements_prepared_);
+    std::string name = statement_name(sql);
+    // Evicted but not yet deallocated: the server still has it, under the name
+    // its text gives, so it is taken back rather than deallocated under us.
+    std::erase(stale_, name);
     pq_->connection.prepare(name, std::string(sql));
     try {
         pq_->connection.prepare_now(name);
@@ -233,17 +290,22 @@ Result PostgresConnection::run_prepared(std::string_view sql,
         return convert(pq_->work.exec_prepared(prepared_name(sql),
                                                pqxx::prepare::make_dynamic_params(params)));
     } catch (const pqxx::sql_error& e) {
-        if (!stale_plan(e)) throw;
-        if (auto name = statements_.erase(sql)) stale_.push_back(std::move(*name));
+        if (lost_statement(e))
+            stop_caching_for_pooler();
+        else if (!stale_plan(e))
+            throw;
+        else if (auto name = statements_.erase(sql))
+            stale_.push_back(std::move(*name));
         // The error aborted the transaction. When nothing else ran in it, nothing
-        // is lost by starting it again with the statement prepared afresh;
-        // otherwise the caller sees a retryable error (stale_statement).
+        // is lost by starting it again with the statement prepared afresh (or
+        // unnamed); otherwise the caller sees a retryable error (stale_statement).
         if (in_transaction_ && !first) throw;
         if (in_transaction_) pq_->work.exec("ROLLBACK");
         deallocate_stale();
-        if (in_transaction_) pq_->work.exec("BEGIN");
-        return convert(pq_->work.exec_prepared(prepared_name(sql),
-                                               pqxx::prepare::make_dynamic_params(params)));
+        if (in_transaction_) send_begin();
+        const auto dynamic = pqxx::prepare::make_dynamic_params(params);
+        if (!statements_.enabled()) return convert(pq_->work.exec_params(std::string(sql), dynamic));
+        return convert(pq_->work.exec_prepared(prepared_name(sql), dynamic));
     }
 }
 
@@ -265,7 +327,7 @@ void PostgresConnection::insert_rows(const std::string& table,
                                      const std::vector<Params>& rows) {
     try {
         first_in_transaction_ = false;
-        if (std::exchange(begin_pending_, false)) pq_->work.exec("BEGIN");  // COPY goes alone
+        if (std::exchange(begin_pending_, false)) send_begin();  // COPY goes alone
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
         // libpqxx 6.4's stream_to takes only tuples; tablewriter takes the lines
@@ -314,14 +376,16 @@ void PostgresConnection::execute_all(const std::vector<PendingStatement>& statem
         constexpr std::size_t kPipelineChunk = 256;
         for (std::size_t start = 0; start < statements.size(); start += kPipelineChunk) {
             const std::size_t end = std::min(statements.size(), start + kPipelineChunk);
-            const bool began = std::exchange(begin_pending_, false);
-            if (began) send_in_pipeline(conn, "BEGIN", "", {});
+            const std::vector<std::string> begins =
+                std::exchange(begin_pending_, false) ? begin_statements()
+                                                     : std::vector<std::string>();
+            for (const std::string& begin : begins) send_in_pipeline(conn, begin, "", {});
             for (std::size_t i = start; i < end; ++i)
                 send_in_pipeline(conn, std::string(statements[i].sql), names[i], statements[i].params);
             if (PQpipelineSync(conn) != 1) throw pqxx::broken_connection(PQerrorMessage(conn));
             if (auto error = read_pipeline_results(conn)) {
                 PQexitPipelineMode(conn);
-                const std::size_t skip = began && error->index > 0 ? 1 : 0;
+                const std::size_t skip = std::min(begins.size(), error->index);
                 failed_sql = statements[std::min(end - 1, start + error->index - skip)].sql;
                 throw pqxx::sql_error(error->message, std::string(failed_sql),
                                       error->sqlstate.c_str());
@@ -407,12 +471,17 @@ void PostgresConnection::translate_current_exception(std::string_view sql) {
         broken_ = true;
         throw Error(ErrorCode::broken_connection, lost(e.what()), database_);
     } catch (const pqxx::sql_error& e) {
+        if (lost_statement(e)) stop_caching_for_pooler();
         ErrorCode code = classify(e);
         if (code == ErrorCode::broken_connection || !pq_->connection.is_open()) broken_ = true;
         // A failed COMMIT ends the transaction too; a failed statement leaves it aborted.
         if (first_word(sql) == "COMMIT") in_transaction_ = false;
-        throw Error(broken_ ? ErrorCode::broken_connection : code,
-                    broken_ ? lost(e.what()) : e.what(), database_, e.sqlstate());
+        std::string message = broken_ ? lost(e.what()) : e.what();
+        if (lost_statement(e))
+            message += " (a transaction pooler such as PgBouncer is in between: set pooler = "
+                       "\"transaction\" in [databases." + database_ + "])";
+        throw Error(broken_ ? ErrorCode::broken_connection : code, message, database_,
+                    e.sqlstate());
     } catch (const pqxx::serialization_failure& e) {
         // libpqxx 6 derives these from failure, not sql_error: no SQLSTATE on them.
         throw Error(ErrorCode::serialization_failure, e.what(), database_, "40001");

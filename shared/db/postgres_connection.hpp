@@ -6,6 +6,7 @@
 // Only this unit's source includes <pqxx/pqxx>.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,12 +18,25 @@ struct pg_conn;  // libpq's PGconn
 
 namespace dbsup {
 
+/// How a connection treats the server (Engine builds it from the database's config).
+struct PostgresSettings {
+    /// Bounds the server-side prepared statements kept; 0: none (unnamed statements).
+    std::size_t statement_cache_size = 100;
+    /// Behind a transaction-pooling proxy: the statement timeout travels as
+    /// SET LOCAL with every BEGIN, since the server connection is not ours.
+    bool transaction_pooled = false;
+    std::int64_t statement_timeout_ms = 0;
+    /// Shared by every connection of one database: set (and reported, once)
+    /// when the server lost a prepared statement of ours, the mark of an
+    /// unconfigured transaction pooler; connections then stop caching.
+    std::shared_ptr<std::atomic<bool>> pooler_detected;
+};
+
 class PostgresConnection final : public Connection {
 public:
     /// @throws Error(connection_failed) naming the database, never the password.
-    /// statement_cache_size bounds the server-side prepared statements it keeps.
     PostgresConnection(const std::string& database, const std::string& conninfo,
-                       std::size_t statement_cache_size = 100);
+                       PostgresSettings settings = {});
     ~PostgresConnection() override;
 
     Result execute(std::string_view sql, const Params& params) override;
@@ -65,6 +79,13 @@ private:
     Result run_prepared(std::string_view sql, const std::vector<const char*>& params, bool first);
     /// The name of sql's prepared statement, preparing it on a cache miss.
     std::string prepared_name(std::string_view sql);
+    /// The server lost (or already had) a statement of ours: a transaction
+    /// pooler nobody told us about. Reports it once per database and stops
+    /// caching, so the next statements run unnamed.
+    void stop_caching_for_pooler() noexcept;
+    /// BEGIN, with the statement timeout when the connection is pooled.
+    std::vector<std::string> begin_statements() const;
+    void send_begin();
     /// Deallocates statements that went stale or were evicted; called only
     /// outside a transaction, where DEALLOCATE cannot fail for an aborted one.
     void deallocate_stale();
@@ -80,9 +101,9 @@ private:
     bool in_transaction_ = false;
     bool begin_pending_ = false;
     bool first_in_transaction_ = false;  // no statement has run since BEGIN (run() clears it)
+    PostgresSettings settings_;
     StatementCache<std::string> statements_;  // SQL text -> prepared statement name
     std::vector<std::string> stale_;          // names awaiting DEALLOCATE
-    std::uint64_t statements_prepared_ = 0;   // names them
 };
 
 }  // namespace dbsup

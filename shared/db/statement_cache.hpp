@@ -78,6 +78,12 @@ public:
         return all;
     }
 
+    /// Turns caching off for good, handing every handle back.
+    std::vector<Handle> disable() {
+        capacity_ = 0;
+        return take_all();
+    }
+
     /// The counts since the last call, which starts them again from zero.
     StatementCacheCounts take_counts() noexcept { return std::exchange(counts_, {}); }
 

@@ -43,3 +43,11 @@ inline std::string backend_param_name(const ::testing::TestParamInfo<TestBackend
                              ::testing::Values(::dbsup::test::TestBackend::sqlite,        \
                                                ::dbsup::test::TestBackend::postgresql),   \
                              ::dbsup::test::backend_param_name)
+
+// PostgreSQL twice: directly and through PgBouncer in transaction pooling mode.
+#define DBSUP_ALL_BACKENDS(Suite)                                                         \
+    INSTANTIATE_TEST_SUITE_P(Backends, Suite,                                             \
+                             ::testing::Values(::dbsup::test::TestBackend::sqlite,        \
+                                               ::dbsup::test::TestBackend::postgresql,    \
+                                               ::dbsup::test::TestBackend::pgbouncer),    \
+                             ::dbsup::test::backend_param_name)

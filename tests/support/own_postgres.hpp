@@ -1,6 +1,6 @@
 // A PostgreSQL server of the test's own, for tests that stop or restart it
 // (the shared one must stay up): started by scripts/pg-start, removed with
-// the object. Needs DBSUP_SOURCE_DIR defined for the test target.
+// the object; and a PgBouncer in front of one. Needs DBSUP_SOURCE_DIR defined for the test target.
 #pragma once
 
 #include <cstdio>
@@ -45,6 +45,30 @@ private:
         shell("runuser -u postgres -- " + env_.at("DBSUP_TEST_PGCTL") + " -D " + data() + " " +
               args + " >/dev/null 2>&1");
     }
+    std::map<std::string, std::string> env_;
+};
+
+/// A PgBouncer of the test's own in transaction pooling mode in front of `pg`
+/// (scripts/pgbouncer-start), removed with the object.
+class OwnPgBouncer {
+public:
+    explicit OwnPgBouncer(const OwnPostgres& pg) {
+        const std::regex line("export (\\w+)='([^']*)'");
+        std::string out = shell("DBSUP_TEST_PG_URL='" + pg.url() + "' DBSUP_TEST_PG_PASSWORD='" +
+                                pg.password() + "' " DBSUP_SOURCE_DIR "/scripts/pgbouncer-start");
+        for (std::sregex_iterator it(out.begin(), out.end(), line), end; it != end; ++it)
+            env_[(*it)[1]] = (*it)[2];
+    }
+    ~OwnPgBouncer() {
+        std::system((DBSUP_SOURCE_DIR "/scripts/pgbouncer-stop " + env_.at("DBSUP_TEST_PGBOUNCER_DIR"))
+                        .c_str());
+    }
+    OwnPgBouncer(const OwnPgBouncer&) = delete;
+    OwnPgBouncer& operator=(const OwnPgBouncer&) = delete;
+
+    std::string url() const { return env_.at("DBSUP_TEST_PGBOUNCER_URL"); }
+
+private:
     std::map<std::string, std::string> env_;
 };
 

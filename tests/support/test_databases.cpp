@@ -13,6 +13,7 @@
 namespace dbsup::test {
 
 std::string backend_name(TestBackend backend) {
+    if (backend == TestBackend::pgbouncer) return "PgBouncer";
     return backend == TestBackend::sqlite ? "SQLite" : "PostgreSQL";
 }
 
@@ -35,14 +36,23 @@ DatabaseConfig TestDatabases::config(TestBackend backend, const std::string& nam
         db.url.path = (dir_.path() / (name + ".db")).string();
         return db;
     }
-    const char* url = std::getenv("DBSUP_TEST_PG_URL");
-    if (!url || !*url)
-        throw std::runtime_error(
-            "DBSUP_TEST_PG_URL is not set: run the tests through scripts/test, which starts "
-            "a throwaway PostgreSQL");
-    db.url = DatabaseUrl::parse(url);
+    db.url = DatabaseUrl::parse(required_env("DBSUP_TEST_PG_URL"));
     db.password_env = "DBSUP_TEST_PG_PASSWORD";
+    if (backend == TestBackend::pgbouncer) {
+        db.listen_url = db.url;
+        db.url = DatabaseUrl::parse(required_env("DBSUP_TEST_PGBOUNCER_URL"));
+        db.pooler = "transaction";
+    }
     return db;
+}
+
+std::string TestDatabases::required_env(const char* name) {
+    const char* value = std::getenv(name);
+    if (!value || !*value)
+        throw std::runtime_error(std::string(name) +
+                                 " is not set: run the tests through scripts/test, which starts "
+                                 "a throwaway PostgreSQL and a PgBouncer in front of it");
+    return value;
 }
 
 std::shared_ptr<ConnectionPool> TestDatabases::pool(TestBackend backend,
@@ -58,8 +68,10 @@ std::string TestDatabases::toml(TestBackend backend, const std::string& name) co
     DatabaseConfig db = config(backend, name);
     std::string out = "[databases." + name + "]\n";
     if (backend == TestBackend::sqlite) return out + "url = \"sqlite:///" + db.url.path + "\"\n";
-    return out + "url = \"" + std::getenv("DBSUP_TEST_PG_URL") +
-           "\"\npassword_env = \"DBSUP_TEST_PG_PASSWORD\"\n";
+    out += "url = \"" + db.url.redacted() + "\"\npassword_env = \"DBSUP_TEST_PG_PASSWORD\"\n";
+    if (db.listen_url)
+        out += "pooler = \"" + db.pooler + "\"\nlisten_url = \"" + db.listen_url->redacted() + "\"\n";
+    return out;
 }
 
 void TestDatabases::drop_queue_tables(TestBackend backend) const {

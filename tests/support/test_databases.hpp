@@ -12,9 +12,13 @@
 
 namespace dbsup::test {
 
-enum class TestBackend { sqlite, postgresql };
+/// pgbouncer: the same PostgreSQL through the PgBouncer that scripts/test starts in
+/// transaction pooling mode (DBSUP_TEST_PGBOUNCER_URL), as pooler = "transaction".
+enum class TestBackend { sqlite, postgresql, pgbouncer };
 
 std::string backend_name(TestBackend backend);
+/// PostgreSQL, directly or through PgBouncer.
+inline bool is_postgres(TestBackend backend) { return backend != TestBackend::sqlite; }
 
 /// A temporary directory removed with everything in it.
 class TempDir {
@@ -41,6 +45,8 @@ public:
     /// A table name no other test uses.
     static std::string unique_table(const std::string& stem);
     const TempDir& dir() const { return dir_; }
+    /// The variable's value. @throws std::runtime_error naming it when unset.
+    static std::string required_env(const char* name);
 
 private:
     TempDir dir_;
