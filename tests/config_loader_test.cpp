@@ -82,6 +82,16 @@ const BadConfig kBadConfigs[] = {
      "[databases.main]\nurl = \"sqlite:///a.db\"\n[databases.main.sqlite]\njournal_mode = "
      "\"fast\"\n",
      "databases.main.sqlite.journal_mode", 4, "one of wal"},
+    {"UnknownPooler", "[databases.main]\nurl = \"postgresql://u@h/db\"\npooler = \"pgbouncer\"\n",
+     "databases.main.pooler", 3, "one of none, session, transaction"},
+    {"PoolerOnSqlite", "[databases.main]\nurl = \"sqlite:///a.db\"\npooler = \"transaction\"\n",
+     "databases.main.pooler", 3, "an SQLite database has no pooler"},
+    {"ListenUrlNotPostgres",
+     "[databases.main]\nurl = \"postgresql://u@h/db\"\nlisten_url = \"sqlite:///a.db\"\n",
+     "databases.main.listen_url", 3, "must be a postgresql:// URL"},
+    {"ListenUrlWithPassword",
+     "[databases.main]\nurl = \"postgresql://u@h/db\"\nlisten_url = \"postgresql://u:pw@h/db\"\n",
+     "databases.main.listen_url", 3, "password must not be written in the URL"},
     {"SqliteSettingsOnPostgres",
      "[databases.main]\nurl = \"postgresql://u@h/db\"\n[databases.main.sqlite]\nbusy_timeout_ms "
      "= 10\n",
@@ -259,6 +269,24 @@ TEST(ConfigPrinter, WhatItPrintsReadsBackToTheSameConfiguration) {
     EXPECT_EQ(body(ConfigPrinter::to_toml(again)), body(text));  // all but "resolved from"
     EXPECT_EQ(again.databases.at("reports").password_file,
               original.databases.at("reports").password_file);
+}
+
+// Workers read the printed config: a pooled database must stay pooled there.
+TEST(ConfigPrinter, KeepsThePoolerAndTheListenUrl) {
+    Config c = ConfigLoader::load_string(
+        "[databases.main]\nurl = \"postgresql://app@bouncer:6432/app\"\npooler = "
+        "\"transaction\"\nlisten_url = \"postgresql://app@db:5432/app?sslmode=require\"\n",
+        "test");
+    Config again = ConfigLoader::load_string(ConfigPrinter::to_toml(c), "printed");
+    const DatabaseConfig& db = again.databases.at("main");
+    EXPECT_TRUE(db.transaction_pooled());
+    ASSERT_TRUE(db.listen_url.has_value());
+    EXPECT_EQ(db.listen_url->host, "db");
+    EXPECT_EQ(db.listen_url->params.at("sslmode"), "require");
+    EXPECT_EQ(ConfigLoader::load_string("[databases.main]\nurl = \"postgresql://a@h/d\"\n", "t")
+                  .databases.at("main")
+                  .pooler,
+              "none");
 }
 
 TEST(ConfigLoader, FileWithoutDatabasesUsesTheEmbeddedDefault) {

@@ -14,6 +14,7 @@ namespace {
 constexpr std::chrono::milliseconds kNoLimit = std::chrono::hours(24);
 const QueryLabel kCompleteBatch{"complete_batch", "dbsup_jobs", "queue"};
 const QueryLabel kSavepoint{"savepoint", "-", "queue"};
+const QueryLabel kSetConfig{"set_config", "-", "queue"};
 
 }  // namespace
 
@@ -39,6 +40,7 @@ void BatchTransaction::apply_timeout(const TaskDefinition& task) {
         return;
     }
     if (task.timeout_ms <= 0 || task.timeout_ms == timeout_ms_) return;
+    send_pipeline();  // the statements deferred before it run under their own limit
     session_.connection().limit_transaction_time(std::chrono::milliseconds(task.timeout_ms));
     timeout_ms_ = task.timeout_ms;
 }
@@ -123,9 +125,13 @@ std::optional<BatchTransaction::Failure> BatchTransaction::defer(const Job& job,
     } catch (const PermanentJobError& e) {
         return Failure{e.what(), true};  // nothing of it was sent: the batch is unharmed
     }
+    // The limit travels in the pipeline, in order, so the transaction touches
+    // the server only when the batch commits: behind a transaction pooler it
+    // holds a server connection for that moment alone.
     if (task.timeout_ms > 0 && task.timeout_ms != timeout_ms_) {
-        send_pipeline();  // the statements before it run under the old limit
-        apply_timeout(task);
+        pipeline_.push_back({&kSetConfig, "SELECT set_config('statement_timeout', $1, true)",
+                             {std::to_string(task.timeout_ms)}});
+        timeout_ms_ = task.timeout_ms;
     }
     for (PendingStatement& st : statements) pipeline_.push_back(std::move(st));
     pending_.push_back({job, 0, true});
@@ -152,10 +158,17 @@ void BatchTransaction::send_pipeline() {
 }
 
 bool BatchTransaction::complete_pending() {
-    send_pipeline();
+    // From here on the transaction holds the jobs' rows: bound (see
+    // Queue::bound_transaction), in the jobs' pipeline when there is one.
+    if (!pipeline_.empty()) {
+        bound_sql_ = queue_.bound_statement();
+        pipeline_.push_back({&kSetConfig, bound_sql_, {}});
+        send_pipeline();
+    } else {
+        queue_.bound_transaction(session_);
+    }
     if (session_.backend() == Backend::sqlite)
         session_.connection().limit_transaction_time(kNoLimit);  // no job's deadline applies here
-    queue_.bound_transaction(session_);  // from here on it holds the jobs' rows
     const Backend backend = session_.backend();
     const std::string sql =
         "UPDATE dbsup_jobs SET state = 'succeeded', locked_by = NULL, locked_until = NULL, "

@@ -78,6 +78,7 @@ private:
     std::chrono::milliseconds window_;
     ShmRunnerActivity* activity_;
     std::chrono::steady_clock::time_point opened_at_{};
+    std::string bound_sql_;  // the pipeline's views outlive complete_pending()'s locals
     std::int64_t timeout_ms_ = 0;  // the limit set in this transaction, 0 = none yet
     std::vector<Done> pending_;
     std::vector<PendingStatement> pipeline_;

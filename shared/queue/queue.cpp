@@ -122,19 +122,27 @@ std::mt19937_64& jitter_engine() {
 
 // PostgreSQL: these settings for the rest of the caller's transaction only
 // (SET LOCAL), all in one statement. Values are ours, never user input.
-void set_local(Session& session, const std::vector<std::pair<const char*, std::string>>& settings) {
+std::string set_local_sql(const std::vector<std::pair<const char*, std::string>>& settings) {
     std::string sql = "SELECT ";
     for (const auto& [name, value] : settings) {
         if (sql.size() > 7) sql += ", ";
         sql += std::string("set_config('") + name + "', '" + value + "', true)";
     }
-    session.execute(kLockBound, sql);
+    return sql;
+}
+
+void set_local(Session& session, const std::vector<std::pair<const char*, std::string>>& settings) {
+    session.execute(kLockBound, set_local_sql(settings));
 }
 
 }  // namespace
 
 void Queue::bound_transaction(Session& session, bool claim_only) const {
-    if (session.backend() != Backend::postgresql) return;
+    if (session.backend() == Backend::postgresql)
+        session.execute(kLockBound, bound_statement(claim_only));
+}
+
+std::string Queue::bound_statement(bool claim_only) const {
     // A claim on its own commits without waiting for its WAL flush: a claim
     // lost in a server crash only puts its jobs back as available, which the
     // crash does to every running job's transaction anyway, and any later
@@ -144,7 +152,7 @@ void Queue::bound_transaction(Session& session, bool claim_only) const {
         {"idle_in_transaction_session_timeout", std::to_string(config_.lease_s * 1000)},
         {"plan_cache_mode", "force_custom_plan"}};
     if (claim_only) settings.emplace_back("synchronous_commit", "off");
-    set_local(session, settings);
+    return set_local_sql(settings);
 }
 
 Queue::Queue(QueueConfig config, std::map<std::string, std::int64_t> max_attempts_by_task)

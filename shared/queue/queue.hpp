@@ -170,6 +170,9 @@ public:
     /// claim_only: the transaction only claims (see claim()): it need not wait
     /// for its commit to reach the disk.
     void bound_transaction(Session& session, bool claim_only = false) const;
+    /// PostgreSQL: the statement bound_transaction() runs, for a caller that
+    /// sends it in a pipeline with others.
+    std::string bound_statement(bool claim_only = false) const;
 
 private:
     std::int64_t default_max_attempts(const std::string& task) const;
