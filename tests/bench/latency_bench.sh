@@ -15,7 +15,7 @@
 #   latency_bench.sh BINARY ENQUEUER [N] [REPS] [IDLE_S]
 set -euo pipefail
 bin="$1"; enqueuer="$2"; n="${3:-1000}"; reps="${4:-3}"; idle_s="${5:-30}"
-work="$(mktemp -d)"; trap 'kill -TERM $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+work="$(mktemp -d)"; trap 'kill -TERM $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 source "$(dirname "$0")/bench_lib.sh"
 
 write_config() {  # backend wake -> config file

@@ -13,7 +13,7 @@
 #   pgbouncer_bench.sh BINARY [N] [REPS]
 set -euo pipefail
 bin="$1"; n="${2:-50000}"; reps="${3:-3}"
-work="$(mktemp -d)"; trap 'kill -TERM $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+work="$(mktemp -d)"; trap 'kill -TERM $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 source "$(dirname "$0")/bench_lib.sh"
 write_jobs_jsonl "$n" "$work/jobs.jsonl"
 now_ns() { date +%s%N; }

@@ -16,7 +16,7 @@
 #   queue_bench.sh BINARY ENQUEUER [N] [REPS]
 set -euo pipefail
 bin="$1"; enqueuer="$2"; n="${3:-100000}"; reps="${4:-3}"
-work="$(mktemp -d)"; trap 'kill -TERM $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+work="$(mktemp -d)"; trap 'kill -TERM $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 source "$(dirname "$0")/bench_lib.sh"
 write_jobs_jsonl "$n" "$work/jobs.jsonl"
 mixed_n=$((n / 10))
