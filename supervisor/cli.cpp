@@ -97,7 +97,15 @@ int Cli::run(int argc, char** argv) {
         ->excludes(delay);
     enqueue->add_option("--max-attempts", enq.max_attempts, "default: the task's max_attempts")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000}));
-    enqueue->add_option("--jsonl", enq.jsonl, "one payload per line from FILE, or - for stdin");
+    auto* jsonl = enqueue->add_option("--jsonl", enq.jsonl,
+                                      "one payload per line from FILE, or - for stdin");
+    auto* unique_key = enqueue->add_option(
+        "--unique-key", enq.unique_key,
+        "at most one waiting or running job with this key: a duplicate returns the existing "
+        "job's id")->excludes(jsonl);
+    enqueue->add_option("--unique-for", enq.unique_for,
+                        "the key also covers a job that succeeded this recently: 30s, 10m, 2h")
+        ->needs(unique_key);
 
     JobsOptions jo;
     auto* jobs = app.add_subcommand("jobs", "inspect and repair the queue");

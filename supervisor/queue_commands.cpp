@@ -202,10 +202,17 @@ int QueueCommands::enqueue(const Config& config, const EnqueueOptions& o) {
     if (!tasks.contains(o.task))
         return usage_error("unknown task '" + o.task +
                            "': define [tasks." + o.task + "] or use noop, sleep, demo");
-    NewJob base{o.task, o.payload, o.queue, o.priority, 0, o.max_attempts};
+    NewJob base;
+    base.task = o.task;
+    base.payload = o.payload;
+    base.queue = o.queue;
+    base.priority = o.priority;
+    base.max_attempts = o.max_attempts;
+    base.unique_key = o.unique_key;
     try {
         std::optional<std::int64_t> delay_ms;
         if (o.delay) delay_ms = parse_duration_ms(*o.delay);
+        if (o.unique_for) base.unique_for_ms = parse_duration_ms(*o.unique_for);
         if (o.run_at) base.run_at_ms = parse_run_at_ms(*o.run_at);
         if (!o.jsonl) {
             json parsed = json::parse(o.payload, nullptr, false);
@@ -213,8 +220,12 @@ int QueueCommands::enqueue(const Config& config, const EnqueueOptions& o) {
                 return usage_error("--payload: not a JSON object: " + o.payload.substr(0, 80));
             Session& session = migrated_queue_session(config);
             Queue queue = synced_queue(config, session, base, delay_ms);
-            std::cout << session.transact([&](Session& s) { return queue.enqueue(s, base); })
-                      << "\n";
+            const Enqueued job =
+                session.transact([&](Session& s) { return queue.enqueue_unique(s, base); });
+            std::cout << job.id << std::endl;  // before the note on stderr
+            if (job.duplicate)
+                std::cerr << "already queued: job " << job.id << " holds unique key '"
+                          << base.unique_key << "'; nothing was added\n";
             return kExitOk;
         }
         JsonLines input;

@@ -21,6 +21,8 @@ struct EnqueueOptions {
     std::optional<std::string> run_at;  // "2026-11-22T12:00:00Z" or epoch seconds
     std::int64_t max_attempts = 0;
     std::optional<std::string> jsonl;   // a file, or "-" for stdin
+    std::string unique_key;              // "" = none
+    std::optional<std::string> unique_for;  // a duration, with unique_key
 };
 
 struct JobsOptions {

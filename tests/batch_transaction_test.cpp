@@ -32,7 +32,7 @@ protected:
     std::vector<std::string> enqueue(const std::vector<std::string>& payloads,
                                      const std::string& task = "noop") {
         std::vector<NewJob> jobs;
-        for (const std::string& p : payloads) jobs.push_back({task, p, "", 0, 0, 0});
+        for (const std::string& p : payloads) jobs.push_back({task, p, "", 0, 0, 0, "", 0});
         return session_->transact([&](Session& s) { return queue_.enqueue_many(s, jobs); });
     }
     // Runs the jobs in one batch and flushes it, claiming claim_next more.

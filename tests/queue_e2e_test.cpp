@@ -428,9 +428,9 @@ void QueueE2ETest::expect_poison_dead_alone(const std::string& task, const std::
                                             int neighbour_attempts) {
     TempDir dir;
     std::vector<NewJob> jobs(8);
-    jobs[0] = {task, payload, "", 0, 0, 3};  // runs first: priority 0
+    jobs[0] = {task, payload, "", 0, 0, 3, "", 0};  // runs first: priority 0
     for (std::size_t i = 1; i < jobs.size(); ++i)
-        jobs[i] = {neighbour_task, neighbour_payload, "", 1, 0, 3};
+        jobs[i] = {neighbour_task, neighbour_payload, "", 1, 0, 3, "", 0};
     std::string poison =
         session_->transact([&](Session& s) { return queue().enqueue_many(s, jobs); }).at(0);
     SupervisorProcess sup(dir, "restart_backoff_ms = [10, 100]", {"--workers", "1"}, {},
@@ -711,6 +711,14 @@ TEST(JobsCli, ListShowRetryCancelAndCounts) {
     json counts = json::parse(run_command(cfg + " jobs counts --json").output);
     EXPECT_EQ(counts["by_state"]["available"], 1);
     EXPECT_EQ(run_command(cfg + " enqueue noop --delay soon").exit_code, 2);
+    // A unique key: the duplicate prints the queued job's id and says so, exit 0.
+    CommandRun unique = run_command(cfg + " enqueue noop --delay 1h --unique-key daily");
+    ASSERT_EQ(unique.exit_code, 0) << unique.output;
+    CommandRun again = run_command(cfg + " enqueue noop --unique-key daily --unique-for 10m");
+    EXPECT_EQ(again.exit_code, 0) << again.output;
+    EXPECT_EQ(again.output.substr(0, 36), unique.output.substr(0, 36)) << again.output;
+    EXPECT_NE(again.output.find("already queued"), std::string::npos) << again.output;
+    EXPECT_EQ(run_command(cfg + " enqueue noop --unique-for 10m").exit_code, 2);
     EXPECT_EQ(run_command(cfg + " jobs show").exit_code, 2);
 }
 

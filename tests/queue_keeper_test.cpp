@@ -86,7 +86,7 @@ TEST_P(QueueKeeperRelease, ALockedDatabaseHoldsUpOnlyTheKeepersThread) {
     const std::string running_worker = Queue::owner_id(me, 1, running_pid);
     auto enqueue_and_claim = [&](const std::string& owner) {
         std::string job = session().transact([&](Session& s) {
-            return queue_.enqueue(s, NewJob{"noop", "{}", "", 0, 0, 0});
+            return queue_.enqueue(s, NewJob{"noop", "{}", "", 0, 0, 0, "", 0});
         });
         EXPECT_EQ(queue_.claim(session(), Queue::runner_owner(owner, 0), 1).at(0).id, job);
         return job;

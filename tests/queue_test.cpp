@@ -2,6 +2,8 @@
 // retries to dead, release and rescue guards, transactional enqueue.
 #include <gtest/gtest.h>
 
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "shared/errors.hpp"
@@ -81,7 +83,8 @@ TEST_P(QueueTest, UpgradingFromVersionOneKeepsEveryJob) {
                              : "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
                                "tbl_name = 'dbsup_jobs'");
     });
-    EXPECT_EQ(indexes.scalar<std::int64_t>(), 4) << "the primary key and three partial indexes";
+    EXPECT_EQ(indexes.scalar<std::int64_t>(), 5)
+        << "the primary key, three partial indexes and the unique keys' one";
     if (GetParam() == TestBackend::sqlite) {
         Result plan = session_->transact([&](Session& s) {
             return s.execute("EXPLAIN UPDATE dbsup_jobs SET state = $1 WHERE id = $2",
@@ -431,6 +434,72 @@ TEST_P(QueueTest, EnqueueManyInsertsEveryJobWithItsPayload) {
     EXPECT_EQ(ids.size(), jobs.size());
     EXPECT_EQ(q.counts(*session_).at("available"), 12'345);
     EXPECT_NE(q.find(*session_, ids[777])->payload.find("777"), std::string::npos);
+}
+
+// 100 enqueues of one key from 10 threads, each with a session of its own:
+// one job, and every caller gets its id.
+TEST_P(QueueTest, ConcurrentEnqueuesOfOneUniqueKeyMakeOneJob) {
+    const Queue q = queue();
+    std::mutex mutex;
+    std::set<std::string> ids;
+    int added = 0;
+    std::vector<std::string> errors;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 10; ++t)
+        threads.emplace_back([&] {
+            Session s(make_pool(1, 0), "unique");
+            NewJob j = job("noop");
+            j.unique_key = "report:2026-12-01";
+            for (int i = 0; i < 10; ++i) {
+                try {
+                    Enqueued e = s.transact([&](Session& x) { return q.enqueue_unique(x, j); });
+                    std::lock_guard lock(mutex);
+                    ids.insert(e.id);
+                    added += e.duplicate ? 0 : 1;
+                } catch (const std::exception& e) {
+                    std::lock_guard lock(mutex);
+                    errors.push_back(e.what());
+                }
+            }
+        });
+    for (auto& t : threads) t.join();
+    ASSERT_TRUE(errors.empty()) << errors.front();
+    EXPECT_EQ(ids.size(), 1u);
+    EXPECT_EQ(added, 1);
+    EXPECT_EQ(q.counts(*session_)["available"], 1);
+}
+
+// The key is free again once its job finished, unless unique_for covers a
+// recent success; a job without a key is never held back.
+TEST_P(QueueTest, AUniqueKeyIsHeldWhileWaitingAndRunningAndForUniqueForAfter) {
+    const Queue q = queue();
+    NewJob j = job("noop");
+    j.unique_key = "sync:42";
+    auto add = [&](const NewJob& n) {
+        return session_->transact([&](Session& s) { return q.enqueue_unique(s, n); });
+    };
+    const Enqueued first = add(j);
+    EXPECT_FALSE(first.duplicate);
+    EXPECT_EQ(add(j).id, first.id);
+    EXPECT_TRUE(add(j).duplicate);
+    std::vector<Job> claimed = q.claim(*session_, "w:1/0", 10);
+    ASSERT_EQ(claimed.size(), 1u);
+    EXPECT_EQ(add(j).id, first.id) << "a running job holds its key";
+    session_->transact([&](Session& s) { q.complete(s, claimed[0], "w:1/0"); });
+    j.unique_for_ms = 600000;
+    EXPECT_EQ(add(j).id, first.id) << "succeeded within unique_for";
+    EXPECT_EQ(q.counts(*session_)["available"], 0) << "the duplicate's row was not left behind";
+    j.unique_for_ms = 0;
+    const Enqueued second = add(j);
+    EXPECT_FALSE(second.duplicate);
+    EXPECT_NE(second.id, first.id);
+    std::vector<NewJob> batch(3, job("noop"));
+    batch[1].unique_key = "sync:42";
+    auto ids = session_->transact([&](Session& s) { return q.enqueue_many(s, batch); });
+    EXPECT_EQ(ids[1], second.id);
+    EXPECT_EQ(q.counts(*session_)["available"], 3);
+    j.unique_key = std::string(513, 'k');
+    EXPECT_THROW(add(j), Error);
 }
 
 DBSUP_ALL_BACKENDS(QueueTest);

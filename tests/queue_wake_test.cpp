@@ -193,6 +193,18 @@ TEST(QueueWakeSql, TheSqlFunctionEnqueuesAndWakesWithTheCallersTransaction) {
     EXPECT_EQ(id[14], '7') << "not a UUIDv7: " << id;
     sup.wait_for([&](const json& d) { return stat(d, "wake", "notifications_total") > heard; });
 
+    // A unique key: the second call returns the first job, which is still waiting.
+    auto delayed = [&] {
+        return session.transact([](Session& s) {
+            return s.execute("SELECT dbsup_enqueue('noop', run_at => now() + interval '1 hour', "
+                             "unique_key => 'nightly')")
+                .scalar<std::string>();
+        });
+    };
+    const std::string held = delayed();
+    EXPECT_EQ(delayed(), held);
+    EXPECT_EQ(queue.counts(session)["available"], 1);
+
     EXPECT_THROW(session.transact([](Session& s) { s.execute("SELECT dbsup_enqueue('noop', '[1]')"); }),
                  Error);
     EXPECT_THROW(session.transact([](Session& s) { s.execute("SELECT dbsup_enqueue('1bad')"); }),

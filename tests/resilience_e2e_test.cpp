@@ -47,7 +47,7 @@ TEST_P(ResilienceE2E, PostgresStoppedAndStartedDuringARunLosesNoJob) {
         t.execute("CREATE TABLE restart_events (job_id TEXT PRIMARY KEY)");
     });
     Queue queue = Queue::from_config(config);
-    std::vector<NewJob> jobs(kJobs, NewJob{"record", "{}", "", 0, 0, 0});
+    std::vector<NewJob> jobs(kJobs, NewJob{"record", "{}", "", 0, 0, 0, "", 0});
     s.transact([&](Session& t) { queue.enqueue_many(t, jobs); });
     DatabaseManager::instance().close_worker();
 

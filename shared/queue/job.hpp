@@ -15,6 +15,17 @@ struct NewJob {
     std::int64_t priority = 0;   // lower runs first
     std::int64_t run_at_ms = 0;  // 0 = now
     std::int64_t max_attempts = 0;  // 0 = the task's max_attempts (else 5)
+    /// Non-empty: at most one job with this key is waiting or running; an
+    /// enqueue that finds one returns it instead (Queue::enqueue_unique).
+    std::string unique_key;
+    /// > 0: a job with the key that succeeded this recently counts too.
+    std::int64_t unique_for_ms = 0;
+};
+
+/// What enqueue_unique() did: the new job, or the one already holding the key.
+struct Enqueued {
+    std::string id;
+    bool duplicate = false;
 };
 
 struct Job {

@@ -35,6 +35,9 @@ const QueryLabel kLockBound{"set_config", "-", "queue"};
 const QueryLabel kClockSync{"clock", "-", "queue"};
 const QueryLabel kNotify{"notify", "-", "queue"};
 const QueryLabel kEnqueue{"enqueue", "dbsup_jobs", "queue"};
+// The states in which a job holds its unique key (the partial unique index's WHERE).
+constexpr const char* kUniqueWhile = "(state = 'available' OR state = 'running')";
+constexpr std::size_t kMaxUniqueKeyBytes = 512;  // an index entry, not a document
 
 // A few rows go in one prepared INSERT each: for a single job (an application
 // enqueuing as it works) that is one round trip, where COPY takes three.
@@ -233,11 +236,89 @@ std::string Queue::enqueue(Session& session, const NewJob& job) const {
     return enqueue_many(session, std::span<const NewJob>(&job, 1)).front();
 }
 
-std::vector<std::string> Queue::enqueue_many(Session& session,
-                                             std::span<const NewJob> jobs) const {
-    static const std::vector<std::string> kInsertColumns = {
+const std::vector<std::string>& Queue::insert_columns() {
+    static const std::vector<std::string> columns = {
         "id", "queue", "task", "payload", "state", "priority", "run_at", "attempts",
         "max_attempts", "created_at", "updated_at"};
+    return columns;
+}
+
+Params Queue::insert_row(const NewJob& j, const std::string& id, std::int64_t now) const {
+    check_names(j);
+    const std::int64_t attempts = j.max_attempts > 0 ? j.max_attempts : default_max_attempts(j.task);
+    return {id,
+            j.queue.empty() ? config_.name : j.queue,
+            j.task,
+            checked_payload(j.payload, config_.max_payload_bytes),
+            "available",
+            j.priority,
+            j.run_at_ms > 0 ? j.run_at_ms : now,
+            std::int64_t{0},
+            attempts,
+            now,
+            now};
+}
+
+// The insert comes first: it takes SQLite's write lock at once (a read first
+// could not be upgraded under contention), and on PostgreSQL it waits for a
+// concurrent holder of the key to commit or roll back.
+Enqueued Queue::enqueue_unique(Session& session, const NewJob& job) const {
+    static const QueryLabel kFindUnique{"find_unique", "dbsup_jobs", "queue"};
+    if (job.unique_key.empty()) return {enqueue(session, job), false};
+    if (job.unique_key.size() > kMaxUniqueKeyBytes)
+        throw Error(ErrorCode::usage, "the unique key is " + std::to_string(job.unique_key.size()) +
+                                          " bytes, more than " +
+                                          std::to_string(kMaxUniqueKeyBytes));
+    const std::int64_t now = db_now();
+    std::string columns, values;
+    const auto& names = insert_columns();
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        columns += names[i] + ", ";
+        values += "$" + std::to_string(i + 1) + ", ";
+    }
+    const std::string insert = "INSERT INTO dbsup_jobs (" + columns + "unique_key) VALUES (" +
+                               values + "$" + std::to_string(names.size() + 1) +
+                               ") ON CONFLICT (unique_key) WHERE " + kUniqueWhile +
+                               " DO NOTHING RETURNING id";
+    Params row = insert_row(job, new_uuid7(), now);
+    row.push_back(job.unique_key);
+    const std::string& queue = std::get<std::string>(row[1]);
+    // A holder that finishes between the insert and the look: try again.
+    for (int round = 0; round < 3; ++round) {
+        Result inserted = session.execute(kEnqueue, insert, row);
+        if (!inserted.rows.empty()) {
+            const std::string id = inserted.rows[0].get<std::string>(0);
+            if (auto recent = recently_succeeded(session, job, now)) {
+                session.execute(kEnqueue, "DELETE FROM dbsup_jobs WHERE id = $1", {id});
+                return {*recent, true};
+            }
+            announce(session, queue, 1, std::max<std::int64_t>(0, std::get<std::int64_t>(row[6]) - now));
+            return {id, false};
+        }
+        Result held = session.execute(kFindUnique,
+                                      "SELECT id FROM dbsup_jobs WHERE unique_key = $1 AND " +
+                                          std::string(kUniqueWhile) + " LIMIT 1",
+                                      {job.unique_key});
+        if (!held.rows.empty()) return {held.rows[0].get<std::string>(0), true};
+    }
+    throw Error(ErrorCode::serialization_failure,
+                "unique key " + quoted(job.unique_key) + " kept changing hands; try again");
+}
+
+std::optional<std::string> Queue::recently_succeeded(Session& session, const NewJob& job,
+                                                     std::int64_t now) const {
+    static const QueryLabel kFindRecent{"find_unique", "dbsup_jobs", "queue"};
+    if (job.unique_for_ms <= 0) return std::nullopt;
+    Result r = session.execute(kFindRecent,
+                               "SELECT id FROM dbsup_jobs WHERE unique_key = $1 AND state = "
+                               "'succeeded' AND finished_at >= $2 ORDER BY finished_at DESC LIMIT 1",
+                               {job.unique_key, now - job.unique_for_ms});
+    if (r.rows.empty()) return std::nullopt;
+    return r.rows[0].get<std::string>(0);
+}
+
+std::vector<std::string> Queue::enqueue_many(Session& session,
+                                             std::span<const NewJob> jobs) const {
     std::vector<std::string> ids;
     ids.reserve(jobs.size());
     const std::int64_t now = db_now();
@@ -248,21 +329,18 @@ std::vector<std::string> Queue::enqueue_many(Session& session,
         rows.clear();
         for (std::size_t i = start; i < std::min(jobs.size(), start + kBatchRows); ++i) {
             const NewJob& j = jobs[i];
-            check_names(j);
+            if (!j.unique_key.empty()) {  // one at a time, against the key's holder
+                ids.push_back(enqueue_unique(session, j).id);
+                continue;
+            }
             ids.push_back(new_uuid7());
-            const std::int64_t attempts =
-                j.max_attempts > 0 ? j.max_attempts : default_max_attempts(j.task);
+            rows.push_back(insert_row(j, ids.back(), now));
             const std::string& queue = j.queue.empty() ? config_.name : j.queue;
             auto& [now_due, delay] = due.try_emplace(queue, 0, INT64_MAX).first->second;
             if (j.run_at_ms <= now) ++now_due;
             else delay = std::min(delay, j.run_at_ms - now);
-            rows.push_back({ids.back(), queue, j.task,
-                            checked_payload(j.payload, config_.max_payload_bytes), "available",
-                            j.priority,
-                            j.run_at_ms > 0 ? j.run_at_ms : now, std::int64_t{0}, attempts, now,
-                            now});
         }
-        insert_jobs(session, kInsertColumns, rows);
+        if (!rows.empty()) insert_jobs(session, insert_columns(), rows);
     }
     for (const auto& [queue, d] : due) {
         announce(session, queue, d.first, 0);

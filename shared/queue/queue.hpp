@@ -38,6 +38,11 @@ public:
     /// As enqueue(), for many jobs: Session::bulk_insert (PostgreSQL COPY,
     /// SQLite one cached INSERT stepped per row), 5,000 rows at a time.
     std::vector<std::string> enqueue_many(Session& session, std::span<const NewJob> jobs) const;
+    /// As enqueue() for a job with a unique_key: when a job with that key is
+    /// waiting or running (or succeeded within unique_for_ms), returns that one
+    /// and inserts nothing. Concurrent callers with one key make one job (a
+    /// partial unique index decides). enqueue_many() sends such jobs here.
+    Enqueued enqueue_unique(Session& session, const NewJob& job) const;
 
     /// The channel every job made available is announced on (PostgreSQL NOTIFY):
     /// payload "<jobs> <delay_ms> <queue>", at most one per transaction and queue.
@@ -176,6 +181,12 @@ public:
 
 private:
     std::int64_t default_max_attempts(const std::string& task) const;
+    static const std::vector<std::string>& insert_columns();
+    /// A new job's row in insert_columns() order. @throws Error(usage) for bad names or payload.
+    Params insert_row(const NewJob& job, const std::string& id, std::int64_t now) const;
+    /// The newest job with job's unique key that succeeded within its unique_for_ms.
+    std::optional<std::string> recently_succeeded(Session& session, const NewJob& job,
+                                                  std::int64_t now) const;
 
     QueueConfig config_;
     std::map<std::string, std::int64_t> max_attempts_by_task_;

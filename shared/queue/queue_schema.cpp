@@ -72,13 +72,31 @@ std::vector<std::string> migration_2(Backend backend) {
 // NOTIFY that wakes a worker commits with it (README: "Enqueue from SQL").
 // The id is a UUIDv7 like the ones the binary makes (time-ordered), built from
 // gen_random_uuid() (PostgreSQL 13+). SQLite has no stored functions.
-std::vector<std::string> migration_3(Backend backend) {
-    if (backend != Backend::postgresql) return {};
-    return {R"SQL(
+// The body of dbsup_enqueue(); `unique` says whether it takes a unique key
+// (version 4 on), which makes the insert yield to the key's holder.
+std::string enqueue_function(bool unique) {
+    const std::string key_param = unique ? ",\n    unique_key text DEFAULT NULL" : "";
+    // PL/pgSQL would read an ON CONFLICT (unique_key) target as the parameter:
+    // the key's holder is found when the insert meets the unique index instead.
+    const std::string insert_head = unique ? "    BEGIN\n" : "";
+    const std::string insert_tail =
+        unique ? ";\n"
+                 "    EXCEPTION WHEN unique_violation THEN\n"
+                 "        SELECT j.id INTO new_id FROM dbsup_jobs j WHERE j.unique_key = unique_key\n"
+                 "            AND (j.state = 'available' OR j.state = 'running') LIMIT 1;\n"
+                 "        IF new_id IS NOT NULL THEN\n"
+                 "            RETURN new_id;\n"
+                 "        END IF;\n"
+                 "        RAISE;\n"
+                 "    END;\n"
+               : ";\n";
+    const std::string key_column = unique ? ", unique_key" : "";
+    const std::string key_value = unique ? ", unique_key" : "";
+    return R"SQL(
 CREATE OR REPLACE FUNCTION dbsup_enqueue(
     task text, payload jsonb DEFAULT '{}', queue text DEFAULT 'default',
     run_at timestamptz DEFAULT NULL, priority integer DEFAULT 0,
-    max_attempts integer DEFAULT 5) RETURNS uuid
+    max_attempts integer DEFAULT 5)SQL" + key_param + R"SQL() RETURNS uuid
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_variable
 DECLARE
@@ -104,18 +122,41 @@ BEGIN
     id_bytes := overlay(id_bytes PLACING substring(int8send(now_ms) FROM 3) FROM 1 FOR 6);
     id_bytes := set_byte(id_bytes, 6, (get_byte(id_bytes, 6) & 15) | 112);  -- version 7
     new_id := CAST(encode(id_bytes, 'hex') AS uuid);
-    INSERT INTO dbsup_jobs (id, queue, task, payload, state, priority, run_at, attempts,
-                            max_attempts, created_at, updated_at)
+)SQL" + insert_head + R"SQL(    INSERT INTO dbsup_jobs (id, queue, task, payload, state, priority, run_at, attempts,
+                            max_attempts, created_at, updated_at)SQL" + key_column + R"SQL()
     VALUES (new_id, queue, task, payload, 'available', COALESCE(priority, 0), due_ms, 0,
-            max_attempts, now_ms, now_ms);
-    PERFORM pg_notify('dbsup_jobs', '1 ' || GREATEST(due_ms - now_ms, 0) || ' ' || queue);
+            max_attempts, now_ms, now_ms)SQL" + key_value + ")" + insert_tail + R"SQL(    PERFORM pg_notify('dbsup_jobs', '1 ' || GREATEST(due_ms - now_ms, 0) || ' ' || queue);
     RETURN new_id;
 END
-$fn$)SQL"};
+$fn$)SQL";
+}
+
+// dbsup_enqueue(): any client enqueues in its own transaction, and the
+// NOTIFY that wakes a worker commits with it (README: "Enqueue from SQL").
+// The id is a UUIDv7 like the ones the binary makes (time-ordered), built from
+// gen_random_uuid() (PostgreSQL 13+). SQLite has no stored functions.
+std::vector<std::string> migration_3(Backend backend) {
+    if (backend != Backend::postgresql) return {};
+    return {enqueue_function(false)};
+}
+
+// Unique jobs: a key held by at most one waiting or running job, kept by a
+// partial unique index (concurrent enqueuers of one key make one job), and
+// dbsup_enqueue() taking one. Existing jobs have none.
+std::vector<std::string> migration_4(Backend backend) {
+    std::vector<std::string> sql = {
+        "ALTER TABLE dbsup_jobs ADD COLUMN unique_key TEXT",
+        "CREATE UNIQUE INDEX dbsup_jobs_unique ON dbsup_jobs (unique_key) "
+        "WHERE (state = 'available' OR state = 'running')"};
+    if (backend == Backend::postgresql) {
+        sql.push_back("DROP FUNCTION dbsup_enqueue(text, jsonb, text, timestamptz, integer, integer)");
+        sql.push_back(enqueue_function(true));
+    }
+    return sql;
 }
 
 using Migration = std::vector<std::string> (*)(Backend);
-const std::vector<Migration> kMigrations = {migration_1, migration_2, migration_3};
+const std::vector<Migration> kMigrations = {migration_1, migration_2, migration_3, migration_4};
 
 void lock_schema(Session& session) {
     if (session.backend() == Backend::postgresql)
