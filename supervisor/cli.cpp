@@ -123,6 +123,13 @@ int Cli::run(int argc, char** argv) {
     jobs->add_subcommand("counts", "jobs by task and state");
     for (CLI::App* sub : jobs->get_subcommands({}))
         sub->add_flag("--json", jo.json, "JSON for scripts");
+    jobs->add_subcommand("pause", "stop every supervisor on the database claiming from QUEUE "
+                                  "(running jobs finish)")
+        ->add_option("queue", jo.queue, "the queue's name")
+        ->required();
+    jobs->add_subcommand("resume", "let QUEUE's jobs be claimed again")
+        ->add_option("queue", jo.queue, "the queue's name")
+        ->required();
 
     std::string stats_path;
     bool stats_json = false, stats_watch = false;

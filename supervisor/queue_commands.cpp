@@ -12,6 +12,7 @@
 #include <string_view>
 #include <stdexcept>
 
+#include "config/names.hpp"
 #include "shared/db/database_manager.hpp"
 #include "shared/queue/queue.hpp"
 #include "shared/queue/queue_schema.hpp"
@@ -170,6 +171,24 @@ int print_counts(const Queue& queue, Session& session, bool as_json) {
     return kExitOk;
 }
 
+// Pausing needs the queues table (version 5): the schema is brought up to date.
+int pause_or_resume(const Config& config, const JobsOptions& o) {
+    const bool pause = o.action == "pause";
+    if (!is_valid_name(o.queue))
+        return usage_error("jobs " + o.action + ": queue name '" + o.queue.substr(0, 80) +
+                           "' is not valid: " + kNameRule);
+    Session& session = migrated_queue_session(config);
+    Queue queue = Queue::from_config(config);
+    queue.sync_clock(session);
+    session.transact([&](Session& s) { queue.set_paused(s, o.queue, pause); });
+    std::cout << "queue '" << o.queue << "' "
+              << (pause ? "paused: no supervisor on this database claims its jobs (running "
+                          "ones finish) until `jobs resume`"
+                        : "resumed")
+              << "\n";
+    return kExitOk;
+}
+
 }  // namespace
 
 std::int64_t QueueCommands::parse_duration_ms(const std::string& text) {
@@ -245,6 +264,7 @@ int QueueCommands::enqueue(const Config& config, const EnqueueOptions& o) {
 }
 
 int QueueCommands::jobs(const Config& config, const JobsOptions& o) {
+    if (o.action == "pause" || o.action == "resume") return pause_or_resume(config, o);
     Session& session = queue_session(config);
     if (QueueSchema::current_version(session) == 0)
         throw std::runtime_error("database '" + config.queue.database +

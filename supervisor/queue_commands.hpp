@@ -26,8 +26,9 @@ struct EnqueueOptions {
 };
 
 struct JobsOptions {
-    std::string action;  // list, show, retry, cancel, counts
+    std::string action;  // list, show, retry, cancel, counts, pause, resume
     std::string id;
+    std::string queue;  // pause, resume
     std::string state;
     std::string task;
     std::int64_t limit = 20;

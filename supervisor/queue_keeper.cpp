@@ -175,6 +175,11 @@ nlohmann::json QueueKeeper::depth() const {
     return depth_;
 }
 
+nlohmann::json QueueKeeper::paused() const {
+    std::lock_guard lock(mutex_);
+    return paused_;
+}
+
 nlohmann::json QueueKeeper::final_depth() noexcept {
     stop();
     count_depth();
@@ -187,9 +192,11 @@ QueueKeeper::Clock::time_point QueueKeeper::count_depth() noexcept {
         Session& session = DatabaseManager::instance().session(database_);
         queue_.sync_clock(session);  // its put-backs and prunes use the database's clock
         nlohmann::json counts(queue_.counts(session));
+        nlohmann::json paused(queue_.paused_queues(session));
         const auto took = Clock::now() - at;
         std::lock_guard lock(mutex_);
         depth_ = std::move(counts);
+        paused_ = std::move(paused);
         depth_error_logged_ = false;
         return at + depth_wait(took);
     } catch (const std::exception& e) {

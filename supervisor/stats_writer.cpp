@@ -241,6 +241,7 @@ json StatsWriter::document(const SupervisorView& view, const ShmSegment& segment
           {"wait_seconds", timer(Timer::job_wait)},
           {"by_task", labels(totals.tasks, {"succeeded_total", "retried_total", "dead_total"})}}},
         {"queue", view.queue_depth},
+        {"queues_paused", view.queues_paused},
         {"wake", view.wake},
         {"pools", pools},
         {"statement_cache", statement_cache_json(pools)},
@@ -308,6 +309,12 @@ std::string StatsWriter::prometheus(const json& doc) {
                       "# TYPE dbsup_queue_jobs gauge\n"
                     : "")
             << "dbsup_queue_jobs{state=\"" << label_value(state) << "\"} " << n.dump() << "\n";
+    const json& paused = doc.value("queues_paused", json::array());
+    if (!paused.empty())
+        out << "# HELP dbsup_queue_paused Queues paused by `jobs pause`: nothing claims their jobs.\n"
+               "# TYPE dbsup_queue_paused gauge\n";
+    for (const json& name : paused)
+        out << "dbsup_queue_paused{queue=\"" << label_value(name.get<std::string>()) << "\"} 1\n";
     // Labelled series: one HELP/TYPE per metric, then one line per label value.
     auto labelled = [&](const std::string& metric, const char* help, const json& rows,
                         const char* label, const char* field) {

@@ -540,6 +540,42 @@ TEST_P(QueueE2ETest, BulkEnqueueFromStdinSkipsBlankLinesAndNumbersEveryLine) {
     EXPECT_EQ(scalar("SELECT COUNT(*) FROM dbsup_jobs WHERE CAST(payload AS TEXT) LIKE '%last%'"), 1);
 }
 
+// `jobs pause` from another process: neither of two supervisors on the
+// database claims the queue's jobs (the claim itself checks), the stats say
+// so, and `jobs resume` lets them all run.
+TEST_P(QueueE2ETest, PauseFromAnotherProcessHoldsEverySupervisorUntilResume) {
+    TempDir dir;
+    const std::string toml = config("");
+    std::ofstream(dir.path() / "cli.toml") << toml;
+    const std::string cli = "--config " + (dir.path() / "cli.toml").string() + " jobs ";
+    SupervisorProcess a(dir, "", {"--workers", "1"}, {}, toml, "a");
+    SupervisorProcess b(dir, "", {"--workers", "1"}, {}, toml, "b");
+    for (SupervisorProcess* sup : {&a, &b})
+        sup->wait_for([](const json& d) { return d["supervisor"]["workers_alive"] == 1; });
+    CommandRun paused = run_command(cli + "pause default");
+    ASSERT_EQ(paused.exit_code, 0) << paused.output;
+    EXPECT_NE(paused.output.find("queue 'default' paused"), std::string::npos) << paused.output;
+    enqueue("record_event", R"({"kind": "held"})", 20);
+    std::this_thread::sleep_for(1s);
+    auto c = counts();
+    EXPECT_EQ(c["available"], 20) << describe(c);
+    EXPECT_EQ(c["succeeded"], 0) << describe(c);
+    for (SupervisorProcess* sup : {&a, &b})
+        EXPECT_EQ(sup->wait_for([](const json& d) { return !d["queues_paused"].empty(); })
+                      ["queues_paused"],
+                  json::array({"default"}));
+    EXPECT_EQ(run_command(cli + "pause 'no good'").exit_code, 2);
+    CommandRun resumed = run_command(cli + "resume default");
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+    c = wait_for_counts([](auto& n) { return n["succeeded"] == 20; }, 10s);
+    EXPECT_EQ(c["succeeded"], 20) << describe(c);
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM e2e_events WHERE kind = 'held'"), 20);
+    for (SupervisorProcess* sup : {&a, &b}) {
+        sup->signal(SIGTERM);
+        EXPECT_EQ(sup->wait_exit(), 0);
+    }
+}
+
 DBSUP_ALL_BACKENDS(QueueE2ETest);
 
 // Two supervisors (4 workers each) on one PostgreSQL queue, directly and through

@@ -36,6 +36,8 @@ const QueryLabel kClockSync{"clock", "-", "queue"};
 const QueryLabel kNotify{"notify", "-", "queue"};
 const QueryLabel kEnqueue{"enqueue", "dbsup_jobs", "queue"};
 // The states in which a job holds its unique key (the partial unique index's WHERE).
+// More than any host's idle threads: a resumed queue wakes them all.
+constexpr std::size_t kWakeAll = 1024;
 constexpr const char* kUniqueWhile = "(state = 'available' OR state = 'running')";
 constexpr std::size_t kMaxUniqueKeyBytes = 512;  // an index entry, not a document
 
@@ -389,7 +391,8 @@ std::vector<Job> Queue::claim_in(Session& session, const std::string& owner, std
     const bool pg = session.backend() == Backend::postgresql;
     const std::string pick =
         "SELECT id FROM dbsup_jobs WHERE queue = $4 AND state = 'available' AND "
-        "run_at <= $3 ORDER BY priority, run_at LIMIT $5";
+        "run_at <= $3 AND NOT EXISTS (SELECT 1 FROM dbsup_queues WHERE name = $4 AND paused = 1) "
+        "ORDER BY priority, run_at LIMIT $5";
     // PostgreSQL: the pick is an ARRAY() sub-select, so it runs once, as an
     // InitPlan, whatever the plan. As `id IN (pick)` a plan made when the table
     // looked empty re-ran the locking pick for every row of the table: minutes
@@ -597,6 +600,27 @@ std::size_t Queue::prune(Session& session, std::size_t batch) const {
                       {cutoff, static_cast<std::int64_t>(batch)})
                 .affected_rows);
     });
+}
+
+void Queue::set_paused(Session& session, const std::string& queue, bool paused) const {
+    static const QueryLabel kPause{"pause", "dbsup_queues", "queue"};
+    if (!is_valid_name(queue))
+        throw Error(ErrorCode::usage, "queue name " + quoted(queue) + " is not valid: " + kNameRule);
+    session.execute(kPause,
+                    "INSERT INTO dbsup_queues (name, paused, updated_at) VALUES ($1, $2, $3) "
+                    "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, "
+                    "updated_at = excluded.updated_at",
+                    {queue, std::int64_t{paused ? 1 : 0}, db_now()});
+    if (!paused) announce(session, queue, kWakeAll, 0);  // its waiting jobs are claimable again
+}
+
+std::vector<std::string> Queue::paused_queues(Session& session) const {
+    Result r = session.transact([](Session& s) {
+        return s.execute("SELECT name FROM dbsup_queues WHERE paused = 1 ORDER BY name");
+    });
+    std::vector<std::string> out;
+    for (const Row& row : r.rows) out.push_back(row.get<std::string>(0));
+    return out;
 }
 
 std::map<std::string, std::int64_t> Queue::counts(Session& session) const {

@@ -126,6 +126,12 @@ public:
 
     /// Job counts by state (every state present, zero when none); commits.
     std::map<std::string, std::int64_t> counts(Session& session) const;
+    /// Pauses or resumes `queue` for every supervisor on the database, in the
+    /// caller's transaction: a paused queue's jobs are not claimed (running
+    /// ones finish). Resuming wakes idle workers. @throws Error(usage) for a bad name.
+    void set_paused(Session& session, const std::string& queue, bool paused) const;
+    /// The paused queues, by name.
+    std::vector<std::string> paused_queues(Session& session) const;
     /// Job counts by task, then by state; commits.
     std::map<std::string, std::map<std::string, std::int64_t>> counts_by_task(
         Session& session) const;

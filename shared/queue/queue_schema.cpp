@@ -155,8 +155,16 @@ std::vector<std::string> migration_4(Backend backend) {
     return sql;
 }
 
+// Paused queues, for every supervisor on the database (jobs pause|resume):
+// a claim looks its queue up here by primary key.
+std::vector<std::string> migration_5(Backend) {
+    return {"CREATE TABLE dbsup_queues (name TEXT PRIMARY KEY, paused INTEGER NOT NULL DEFAULT 0, "
+            "updated_at BIGINT NOT NULL)"};
+}
+
 using Migration = std::vector<std::string> (*)(Backend);
-const std::vector<Migration> kMigrations = {migration_1, migration_2, migration_3, migration_4};
+const std::vector<Migration> kMigrations = {migration_1, migration_2, migration_3, migration_4,
+                                           migration_5};
 
 void lock_schema(Session& session) {
     if (session.backend() == Backend::postgresql)

@@ -79,6 +79,7 @@ void TestDatabases::drop_queue_tables(TestBackend backend) const {
     session.transact([](Session& s) {
         s.execute("DROP TABLE IF EXISTS dbsup_jobs");
         s.execute("DROP TABLE IF EXISTS dbsup_schema");
+        s.execute("DROP TABLE IF EXISTS dbsup_queues");
     });
 }
 
