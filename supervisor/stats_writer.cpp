@@ -237,6 +237,7 @@ json StatsWriter::document(const SupervisorView& view, const ShmSegment& segment
           {"dead_total", count(Counter::jobs_dead)},
           {"rescued_total", count(Counter::jobs_rescued) + view.jobs_rescued},
           {"released_total", count(Counter::jobs_released)},
+          {"snoozed_total", count(Counter::jobs_snoozed)},
           {"run_seconds", timer(Timer::job_run)},
           {"wait_seconds", timer(Timer::job_wait)},
           {"by_task", labels(totals.tasks, {"succeeded_total", "retried_total", "dead_total"})}}},
@@ -299,7 +300,8 @@ std::string StatsWriter::prometheus(const json& doc) {
     gauge("workers_alive", "Worker processes alive now.", s["workers_alive"]);
     gauge("worker_restarts_total", "Workers respawned after an exit.", s["restarts_total"]);
     for (const char* key : {"claimed_total", "succeeded_total", "retried_total", "dead_total",
-                            "released_total", "rescued_total", "empty_claims_total"}) {
+                            "released_total", "rescued_total", "empty_claims_total",
+                            "snoozed_total"}) {
         std::string name = std::string("jobs_") + key;
         gauge(name.c_str(), "Jobs, all workers.", doc["jobs"][key]);
     }

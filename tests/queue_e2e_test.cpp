@@ -540,6 +540,32 @@ TEST_P(QueueE2ETest, BulkEnqueueFromStdinSkipsBlankLinesAndNumbersEveryLine) {
     EXPECT_EQ(scalar("SELECT COUNT(*) FROM dbsup_jobs WHERE CAST(payload AS TEXT) LIKE '%last%'"), 1);
 }
 
+// A SQL task that is not ready calls dbsup_snooze(seconds): its job waits and
+// runs again later, and no attempt is spent (one allowed here), until it can.
+TEST_P(QueueE2ETest, ASnoozingSqlTaskWaitsWithoutSpendingAnAttempt) {
+    TempDir dir;
+    const std::string toml = config(
+        "", "[tasks.gate]\nsql = [\"SELECT dbsup_snooze(0.2) WHERE NOT EXISTS (SELECT 1 FROM "
+            "e2e_events WHERE kind = 'open')\", \"INSERT INTO e2e_events (job_id, kind) VALUES "
+            "(:job_id, 'passed')\"]\nmax_attempts = 1\n");
+    enqueue("gate", "{}", 1, toml);
+    SupervisorProcess sup(dir, "", {"--workers", "1"}, {}, toml);
+    json snoozed = sup.wait_for([](const json& d) { return d["jobs"]["snoozed_total"] >= 3; });
+    EXPECT_EQ(snoozed["jobs"]["dead_total"], 0) << snoozed["jobs"].dump();
+    std::vector<Job> waiting = queue().list(*session_, "available", "gate", 1);
+    ASSERT_EQ(waiting.size(), 1u) << describe(counts());
+    EXPECT_EQ(waiting[0].attempts, 0);
+    session_->transact([](Session& s) {
+        s.execute("INSERT INTO e2e_events (job_id, kind) VALUES ('gate-key', 'open')");
+    });
+    auto c = wait_for_counts([](auto& n) { return n["succeeded"] == 1; }, 10s);
+    EXPECT_EQ(c["succeeded"], 1) << describe(c);
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM e2e_events WHERE kind = 'passed'"), 1);
+    EXPECT_EQ(queue().list(*session_, "succeeded", "gate", 1).at(0).attempts, 1);
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+}
+
 // `jobs pause` from another process: neither of two supervisors on the
 // database claims the queue's jobs (the claim itself checks), the stats say
 // so, and `jobs resume` lets them all run.

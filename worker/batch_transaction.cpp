@@ -7,6 +7,7 @@
 #include "shared/clock.hpp"
 #include "shared/errors.hpp"
 #include "worker/permanent_job_error.hpp"
+#include "worker/snooze_job.hpp"
 
 namespace dbsup {
 namespace {
@@ -202,8 +203,12 @@ BatchTransaction::Flushed BatchTransaction::flush(std::size_t claim_next) noexce
                              "one at a time", pending_.size());
             }
         } catch (const std::exception& e) {
-            spdlog::warn("a batch of {} jobs could not commit ({}); running them one at a time",
-                         pending_.size(), e.what());
+            // A job that snoozed (dbsup_snooze) is no trouble: run alone, it waits.
+            const auto level = SnoozeJob::requested_by(e.what()) ? spdlog::level::debug
+                                                                  : spdlog::level::warn;
+            spdlog::log(level,
+                        "a batch of {} jobs could not commit ({}); running them one at a time",
+                        pending_.size(), e.what());
         }
     }
     session_.rollback();

@@ -11,6 +11,7 @@
 #include "shared/metrics/started_mark.hpp"
 #include "worker/batch_transaction.hpp"
 #include "worker/permanent_job_error.hpp"
+#include "worker/snooze_job.hpp"
 
 namespace dbsup {
 namespace {
@@ -396,6 +397,11 @@ void JobRunner::on_success(const Job& job, std::uint64_t run_ns) {
 void JobRunner::on_failure(const Job& job, Session& queue_session, const std::string& owner,
                            const std::string& error, bool permanent, std::uint64_t run_ns) {
     try {
+        if (auto delay = SnoozeJob::requested_by(error)) {
+            if (queue_.snooze(queue_session, job, owner, delay->count()))
+                slot_.add(Counter::jobs_snoozed);
+            return;
+        }
         switch (queue_.fail(queue_session, job, owner, error, permanent)) {
             case Queue::Outcome::retried:
                 slot_.add(Counter::jobs_retried);

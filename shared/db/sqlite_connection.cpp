@@ -6,8 +6,10 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <string>
 
 #include "shared/errors.hpp"
 
@@ -65,6 +67,18 @@ void regexp_function(sqlite3_context* ctx, int, sqlite3_value** argv) {
     const char* begin = reinterpret_cast<const char*>(text);
     bool match = std::regex_search(begin, begin + sqlite3_value_bytes(argv[1]), *re);
     sqlite3_result_int(ctx, match ? 1 : 0);
+}
+
+// dbsup_snooze(seconds): a SQL task's "not yet" (worker/snooze_job.hpp). It
+// fails the statement with the token the job runner reads; PostgreSQL has the
+// same function in the queue's schema.
+void snooze_function(sqlite3_context* ctx, int, sqlite3_value** argv) {
+    const double seconds = sqlite3_value_double(argv[0]);
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL || !(seconds >= 0))
+        return sqlite3_result_error(ctx, "dbsup_snooze: seconds must be 0 or more", -1);
+    const std::string token =
+        "dbsup_snooze:" + std::to_string(static_cast<long long>(std::min(seconds, 1e9) * 1000));
+    sqlite3_result_error(ctx, token.c_str(), -1);
 }
 
 // The 1-based index into params that the statement's parameter `index` names.
@@ -189,6 +203,9 @@ void SqliteConnection::configure(const SqliteSettings& settings, const std::stri
     int rc = sqlite3_create_function_v2(db_, "regexp", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
                                         &regexes_, regexp_function, nullptr, nullptr, nullptr);
     if (rc != SQLITE_OK) fail(rc, "create_function regexp");
+    rc = sqlite3_create_function_v2(db_, "dbsup_snooze", 1, SQLITE_UTF8, nullptr, snooze_function,
+                                    nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) fail(rc, "create_function dbsup_snooze");
     // Checked every 1000 VM instructions: a non-zero return interrupts the statement.
     sqlite3_progress_handler(
         db_, 1000,

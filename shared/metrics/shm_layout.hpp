@@ -33,6 +33,7 @@ enum class Counter : std::uint32_t {
     bulk_rows_inserted,
     bulk_rows_updated,
     bulk_rows_deleted,
+    jobs_snoozed,  // back to waiting without spending an attempt (SnoozeJob)
     kCount
 };
 
@@ -100,7 +101,7 @@ static_assert(std::atomic<std::uint32_t>::is_always_lock_free &&
 
 struct ShmHeader {
     static constexpr std::uint64_t kMagic = 0x7075736264627364ULL;  // "dsbdbsup"
-    static constexpr std::uint64_t kLayoutVersion = 7;
+    static constexpr std::uint64_t kLayoutVersion = 8;
     static constexpr std::size_t kMaxWorkers = 256;
     static constexpr std::size_t kMaxConfigBytes = 64 * 1024;
 

@@ -602,6 +602,23 @@ std::size_t Queue::prune(Session& session, std::size_t batch) const {
     });
 }
 
+bool Queue::snooze(Session& session, const Job& job, const std::string& owner,
+                   std::int64_t delay_ms) const {
+    static const QueryLabel kSnooze{"snooze", "dbsup_jobs", "queue"};
+    const std::int64_t now = db_now();
+    return session.transact([&](Session& s) {
+        bound_transaction(s);
+        const bool mine = s.execute(kSnooze,
+                                    "UPDATE dbsup_jobs SET state = 'available', attempts = attempts - 1, "
+                                    "run_at = $3, locked_by = NULL, locked_until = NULL, updated_at = $4 "
+                                    "WHERE id = $1 AND state = 'running' AND locked_by = $2",
+                                    {job.id, owner, now + delay_ms, now})
+                              .affected_rows == 1;
+        if (mine) announce(s, job.queue, 1, delay_ms);
+        return mine;
+    });
+}
+
 void Queue::set_paused(Session& session, const std::string& queue, bool paused) const {
     static const QueryLabel kPause{"pause", "dbsup_queues", "queue"};
     if (!is_valid_name(queue))

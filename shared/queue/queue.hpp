@@ -126,6 +126,11 @@ public:
 
     /// Job counts by state (every state present, zero when none); commits.
     std::map<std::string, std::int64_t> counts(Session& session) const;
+    /// A running job of `owner` back to waiting, due in delay_ms, its attempt
+    /// given back (a handler's "not yet"); commits. False if the job was not
+    /// this owner's any more.
+    bool snooze(Session& session, const Job& job, const std::string& owner,
+                std::int64_t delay_ms) const;
     /// Pauses or resumes `queue` for every supervisor on the database, in the
     /// caller's transaction: a paused queue's jobs are not claimed (running
     /// ones finish). Resuming wakes idle workers. @throws Error(usage) for a bad name.

@@ -156,10 +156,25 @@ std::vector<std::string> migration_4(Backend backend) {
 }
 
 // Paused queues, for every supervisor on the database (jobs pause|resume):
-// a claim looks its queue up here by primary key.
-std::vector<std::string> migration_5(Backend) {
-    return {"CREATE TABLE dbsup_queues (name TEXT PRIMARY KEY, paused INTEGER NOT NULL DEFAULT 0, "
-            "updated_at BIGINT NOT NULL)"};
+// a claim looks its queue up here by primary key. And dbsup_snooze(seconds),
+// a SQL task's "not yet" (worker/snooze_job.hpp; SQLite connections have it built in).
+std::vector<std::string> migration_5(Backend backend) {
+    std::vector<std::string> sql = {
+        "CREATE TABLE dbsup_queues (name TEXT PRIMARY KEY, paused INTEGER NOT NULL DEFAULT 0, "
+        "updated_at BIGINT NOT NULL)"};
+    if (backend == Backend::postgresql)
+        sql.push_back(R"SQL(
+CREATE OR REPLACE FUNCTION dbsup_snooze(seconds double precision) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF seconds IS NULL OR seconds < 0 THEN
+        RAISE EXCEPTION 'dbsup_snooze: seconds must be 0 or more' USING ERRCODE = '22023';
+    END IF;
+    RAISE EXCEPTION 'dbsup_snooze:%', CAST(round(LEAST(seconds, 1e9) * 1000) AS bigint)
+        USING HINT = 'the job waits that long; its attempt is not spent';
+END
+$fn$)SQL");
+    return sql;
 }
 
 using Migration = std::vector<std::string> (*)(Backend);
