@@ -103,6 +103,9 @@ struct TaskConfig {
     std::string name;
     std::string database = "main";
     std::vector<std::string> sql;  // run in order, in one transaction
+    /// Or a program run per job (argv, no shell): the payload on stdin
+    /// (worker/command_task.hpp). Exactly one of sql and command is given.
+    std::vector<std::string> command;
     std::int64_t max_attempts = 5;
     std::int64_t timeout_ms = 10000;
 };

@@ -218,7 +218,15 @@ private:
             TaskConfig task;
             task.name = name;
             r.string("database", task.database, false);
-            if (r.require("sql")) r.string_list("sql", task.sql);
+            if (r.has("command")) {
+                r.string_list("command", task.command);
+                if (!task.command.empty() && task.command[0].empty())
+                    r.error("command", "give the program and its arguments: command = "
+                                       "[\"/usr/local/bin/thumb\", \"--size\", \"200\"]");
+                if (r.has("sql")) r.error("sql", "give sql or command, not both");
+            } else if (r.require("sql")) {
+                r.string_list("sql", task.sql);
+            }
             for (const std::string& sql : task.sql)
                 if (std::size_t n = count_sql_statements(sql); n != 1)
                     r.error("sql", "each string must hold exactly one statement, this one has " +

@@ -36,12 +36,17 @@ toml::table database_table(const DatabaseConfig& db) {
 }
 
 toml::table task_table(const TaskConfig& task) {
-    toml::array sql;
+    toml::array sql, command;
     for (const auto& statement : task.sql) sql.push_back(statement);
-    return toml::table{{"database", task.database},
-                       {"sql", sql},
-                       {"max_attempts", task.max_attempts},
-                       {"timeout_ms", task.timeout_ms}};
+    for (const auto& word : task.command) command.push_back(word);
+    toml::table t{{"database", task.database},
+                  {"max_attempts", task.max_attempts},
+                  {"timeout_ms", task.timeout_ms}};
+    if (task.command.empty())
+        t.insert("sql", sql);
+    else
+        t.insert("command", command);
+    return t;
 }
 
 }  // namespace

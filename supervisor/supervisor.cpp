@@ -18,6 +18,7 @@
 
 #include "config/config_error.hpp"
 #include "config/config_printer.hpp"
+#include "shared/child_setup.hpp"
 #include "shared/clock.hpp"
 #include "shared/log_file.hpp"
 #include "shared/queue/wake_signal.hpp"
@@ -30,20 +31,9 @@ constexpr auto kTick = std::chrono::milliseconds(100);
 constexpr auto kStableRun = std::chrono::minutes(1);  // a crash after this resets the backoff
 constexpr auto kSpawnStagger = std::chrono::milliseconds(5);
 
-// Runs in the forked child before exec: only async-signal-safe calls. Every
-// descriptor above stderr is marked close-on-exec, so a worker inherits none
-// of the supervisor's (the metrics listener, whose port a restarted supervisor
-// could not bind while old workers drain; database sockets; accepted HTTP
-// connections). Marked, not closed: Boost.Process reports a failed exec
-// through a pipe of its own that must stay open until exec.
-void close_on_exec_above_stderr() noexcept {
-    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
-    const long max = ::sysconf(_SC_OPEN_MAX);  // kernels before 5.11: one by one
-    for (int fd = 3; fd < (max > 0 ? max : 1024); ++fd) {
-        const int flags = ::fcntl(fd, F_GETFD);
-        if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-    }
-}
+// A worker inherits none of the supervisor's descriptors (the metrics
+// listener, whose port a restarted supervisor could not bind while old workers
+// drain; database sockets; accepted HTTP connections): see child_setup.
 
 std::string describe(int status) {
     if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
@@ -387,7 +377,9 @@ void Supervisor::spawn(std::size_t index) {
                                  std::to_string(s.generation)});
         segment_.reserve_slot(index);
         bp::child child(bp::exe = self_, bp::args = args,
-                        bp::extend::on_exec_setup = [](auto&) { close_on_exec_above_stderr(); });
+                        bp::extend::on_exec_setup = [](auto&) {
+                            child_setup::close_on_exec_above_stderr();
+                        });
         s.pid = child.id();
         child.detach();  // we reap; ~child() must not kill or wait
         s.started_at = Clock::now();

@@ -566,6 +566,62 @@ TEST_P(QueueE2ETest, ASnoozingSqlTaskWaitsWithoutSpendingAnAttempt) {
     EXPECT_EQ(sup.wait_exit(), 0);
 }
 
+// Command tasks: a program per job, the payload on its stdin (1 MB and
+// unicode round-trip), the job's id in its environment; its exit code decides:
+// 0 succeeds, 75 snoozes, another fails with its output's tail; a hang is
+// killed at the timeout with its whole process group; a missing program is a
+// clear error.
+TEST_P(QueueE2ETest, CommandTasksTakeThePayloadOnStdinAndTheirExitCodeDecides) {
+    TempDir dir;
+    const std::string d = dir.path().string();
+    const std::string toml = config(
+        "", "[tasks.save]\ncommand = [\"/bin/sh\", \"-c\", \"cat > \\\"$CMD_DIR/$DBSUP_JOB_ID\\\"\"]\n"
+            "[tasks.fail]\ncommand = [\"/bin/sh\", \"-c\", \"echo to-stdout; echo to-stderr >&2; "
+            "exit 3\"]\nmax_attempts = 1\n"
+            "[tasks.hang]\ncommand = [\"/bin/sh\", \"-c\", \"sleep 60 & echo $! > "
+            "\\\"$CMD_DIR/grandchild\\\"; wait\"]\nmax_attempts = 1\ntimeout_ms = 500\n"
+            "[tasks.missing]\ncommand = [\"/nonexistent/program\"]\n"
+            "[tasks.later]\ncommand = [\"/bin/sh\", \"-c\", \"test -e \\\"$CMD_DIR/ready\\\" || "
+            "{ echo dbsup_snooze:100; exit 75; }\"]\nmax_attempts = 1\n");
+    const std::string big = "h\u00e9llo \u2713 " + std::string(1 << 20, 'x');
+    enqueue("save", json{{"text", big}}.dump(), 1, toml);
+    for (const char* task : {"fail", "hang", "missing", "later"}) enqueue(task, "{}", 1, toml);
+    SupervisorProcess sup(dir, "", {"--workers", "2"}, {"CMD_DIR=" + d}, toml);
+    auto c = wait_for_counts([](auto& n) { return n["succeeded"] == 1 && n["dead"] == 3; }, 20s);
+    EXPECT_EQ(c["succeeded"], 1) << describe(c);
+    const Job saved = queue().list(*session_, "succeeded", "save", 1).at(0);
+    std::ifstream in(dir.path() / saved.id, std::ios::binary);
+    const json got = json::parse(in, nullptr, false);
+    ASSERT_FALSE(got.is_discarded()) << "the payload did not arrive whole on stdin";
+    EXPECT_EQ(got["text"], big);
+    std::map<std::string, std::string> errors;
+    for (const Job& j : queue().list(*session_, "dead", "", 10)) errors[j.task] = j.last_error;
+    EXPECT_NE(errors["fail"].find("exited with status 3; output: to-stdout\nto-stderr"),
+              std::string::npos) << errors["fail"];
+    EXPECT_NE(errors["hang"].find("timed out after 500 ms; its process group was killed"),
+              std::string::npos) << errors["hang"];
+    const pid_t grandchild = std::stoi(std::string(std::istreambuf_iterator<char>(
+        std::ifstream(dir.path() / "grandchild").rdbuf()), {}));
+    std::this_thread::sleep_for(200ms);
+    // Gone, or a zombie nobody reaped yet: either way killed.
+    std::ifstream stat("/proc/" + std::to_string(grandchild) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto state = line.rfind(") ");
+    EXPECT_TRUE(!stat || (state != std::string::npos && line[state + 2] == 'Z'))
+        << "the hanging command's child outlived it: " << line;
+    EXPECT_NE(errors["missing"].find("command /nonexistent/program: cannot start"),
+              std::string::npos) << errors["missing"];
+    EXPECT_FALSE(errors.contains("later")) << "exit 75 spent its only attempt";
+    sup.wait_for([](const json& doc) { return doc["jobs"]["snoozed_total"] >= 2; });
+    std::ofstream(dir.path() / "ready") << "";
+    c = wait_for_counts([](auto& n) { return n["succeeded"] == 2; }, 10s);
+    EXPECT_EQ(c["succeeded"], 2) << describe(c);
+    EXPECT_EQ(c["dead"], 3) << describe(c);
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+}
+
 // `jobs pause` from another process: neither of two supervisors on the
 // database claims the queue's jobs (the claim itself checks), the stats say
 // so, and `jobs resume` lets them all run.

@@ -4,6 +4,7 @@
 #include <memory>
 #include <thread>
 
+#include "worker/command_task.hpp"
 #include "worker/named_sql.hpp"
 #include "worker/permanent_job_error.hpp"
 
@@ -97,7 +98,8 @@ TaskRegistry TaskRegistry::from_config(const Config& config) {
     registry.add({"noop", db, 0, [](const Job&, const nlohmann::json&, Session&) {}, false, {}});
     registry.add({"sleep", db, 0, sleep_task, false, {}});
     registry.add({"demo", db, 0, demo_task, true, {}});
-    for (const auto& [name, task] : config.tasks) registry.add(sql_task(task));
+    for (const auto& [name, task] : config.tasks)
+        registry.add(task.command.empty() ? sql_task(task) : CommandTask::definition(task, db));
     return registry;
 }
 
