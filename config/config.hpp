@@ -69,7 +69,8 @@ struct QueueConfig {
     std::string wake = "auto";              // "auto": PostgreSQL LISTEN/NOTIFY; "poll"
     std::int64_t claim_time_ms = 50;        // a claim holds about this much work (see JobRunner)
     std::int64_t lease_s = 60;
-    std::int64_t retention_s = 86400;
+    std::int64_t retention_s = 86400;       // succeeded jobs are deleted this long after
+    std::int64_t dead_retention_s = 604800;  // dead (and cancelled) ones this long; 0: kept
     std::string name = "default";           // the queue these workers take jobs from
     std::int64_t retry_base_ms = 1000;      // a failed job waits up to base*2^(attempt-1)
     std::int64_t retry_max_ms = 600000;     // ... capped here (full jitter)

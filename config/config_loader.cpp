@@ -171,6 +171,7 @@ private:
         r.integer("claim_time_ms", q.claim_time_ms, 1, 60000);
         r.integer("lease_s", q.lease_s, 1, kDaySeconds);
         r.integer("retention_s", q.retention_s, 0, 3650 * kDaySeconds);
+        r.integer("dead_retention_s", q.dead_retention_s, 0, 3650 * kDaySeconds);
         r.string("name", q.name, false);
         if (!is_valid_name(q.name)) r.error("name", std::string("a queue name must be ") + kNameRule);
         r.integer("retry_base_ms", q.retry_base_ms, 0, kDaySeconds * 1000);

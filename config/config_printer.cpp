@@ -78,6 +78,7 @@ std::string ConfigPrinter::to_toml(const Config& c) {
                               {"claim_time_ms", c.queue.claim_time_ms},
                               {"lease_s", c.queue.lease_s},
                               {"retention_s", c.queue.retention_s},
+                              {"dead_retention_s", c.queue.dead_retention_s},
                               {"name", c.queue.name},
                               {"retry_base_ms", c.queue.retry_base_ms},
                               {"retry_max_ms", c.queue.retry_max_ms},

@@ -175,9 +175,9 @@ nlohmann::json QueueKeeper::depth() const {
     return depth_;
 }
 
-nlohmann::json QueueKeeper::paused() const {
+nlohmann::json QueueKeeper::queues() const {
     std::lock_guard lock(mutex_);
-    return paused_;
+    return queues_;
 }
 
 nlohmann::json QueueKeeper::final_depth() noexcept {
@@ -192,11 +192,13 @@ QueueKeeper::Clock::time_point QueueKeeper::count_depth() noexcept {
         Session& session = DatabaseManager::instance().session(database_);
         queue_.sync_clock(session);  // its put-backs and prunes use the database's clock
         nlohmann::json counts(queue_.counts(session));
-        nlohmann::json paused(queue_.paused_queues(session));
+        nlohmann::json queues = {{"paused", queue_.paused_queues(session)},
+                                  {"oldest_waiting_seconds", queue_.oldest_waiting_seconds(session)},
+                                  {"table", queue_.table_stats(session)}};
         const auto took = Clock::now() - at;
         std::lock_guard lock(mutex_);
         depth_ = std::move(counts);
-        paused_ = std::move(paused);
+        queues_ = std::move(queues);
         depth_error_logged_ = false;
         return at + depth_wait(took);
     } catch (const std::exception& e) {

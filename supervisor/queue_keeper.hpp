@@ -57,8 +57,9 @@ public:
     /// Jobs by state as last counted (empty until the first count succeeds; the
     /// last known figures while the database is away).
     nlohmann::json depth() const;
-    /// The paused queues' names as last read with the depth (jobs pause).
-    nlohmann::json paused() const;
+    /// As last read with the depth: {"paused": [names], "oldest_waiting_seconds":
+    /// {queue: s}, "table": {"bytes", "dead_tuples"} (PostgreSQL)}.
+    nlohmann::json queues() const;
     /// The figures of a stopped run: stop(), then count on the caller's thread.
     nlohmann::json final_depth() noexcept;
     /// Ends the keeper's thread after one last try of every release not yet
@@ -102,7 +103,7 @@ private:
     std::vector<Release> pending_;  // guarded by mutex_: handed to the thread
     bool stopping_ = false;         // guarded by mutex_
     nlohmann::json depth_ = nlohmann::json::object();  // guarded by mutex_
-    nlohmann::json paused_ = nlohmann::json::array();  // guarded by mutex_
+    nlohmann::json queues_ = nlohmann::json::object();  // guarded by mutex_
     std::thread thread_;  // last: starts once everything above is built
 };
 

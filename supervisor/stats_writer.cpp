@@ -242,7 +242,7 @@ json StatsWriter::document(const SupervisorView& view, const ShmSegment& segment
           {"wait_seconds", timer(Timer::job_wait)},
           {"by_task", labels(totals.tasks, {"succeeded_total", "retried_total", "dead_total"})}}},
         {"queue", view.queue_depth},
-        {"queues_paused", view.queues_paused},
+        {"queues", view.queues},
         {"wake", view.wake},
         {"pools", pools},
         {"statement_cache", statement_cache_json(pools)},
@@ -311,12 +311,27 @@ std::string StatsWriter::prometheus(const json& doc) {
                       "# TYPE dbsup_queue_jobs gauge\n"
                     : "")
             << "dbsup_queue_jobs{state=\"" << label_value(state) << "\"} " << n.dump() << "\n";
-    const json& paused = doc.value("queues_paused", json::array());
+    const json& queues = doc.value("queues", json::object());
+    const json& paused = queues.value("paused", json::array());
     if (!paused.empty())
         out << "# HELP dbsup_queue_paused Queues paused by `jobs pause`: nothing claims their jobs.\n"
                "# TYPE dbsup_queue_paused gauge\n";
     for (const json& name : paused)
         out << "dbsup_queue_paused{queue=\"" << label_value(name.get<std::string>()) << "\"} 1\n";
+    const json& oldest = queues.value("oldest_waiting_seconds", json::object());
+    if (!oldest.empty())
+        out << "# HELP dbsup_queue_oldest_waiting_seconds How long the oldest due job has waited.\n"
+               "# TYPE dbsup_queue_oldest_waiting_seconds gauge\n";
+    for (const auto& [name, seconds] : oldest.items())
+        out << "dbsup_queue_oldest_waiting_seconds{queue=\"" << label_value(name) << "\"} "
+            << seconds.dump() << "\n";
+    const json& table = queues.value("table", json::object());
+    if (table.contains("bytes")) {
+        gauge("queue_table_bytes", "The jobs table's size on disk, indexes included.",
+              table["bytes"]);
+        gauge("queue_table_dead_tuples", "The jobs table's dead tuples awaiting vacuum.",
+              table["dead_tuples"]);
+    }
     // Labelled series: one HELP/TYPE per metric, then one line per label value.
     auto labelled = [&](const std::string& metric, const char* help, const json& rows,
                         const char* label, const char* field) {

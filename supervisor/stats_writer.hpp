@@ -47,7 +47,7 @@ struct SupervisorView {
     std::uint64_t restarts_total = 0;
     std::uint64_t jobs_rescued = 0;  // claims of dead workers the supervisor took back
     nlohmann::json queue_depth = nlohmann::json::object();  // jobs by state, when known
-    nlohmann::json queues_paused = nlohmann::json::array();  // names (jobs pause)
+    nlohmann::json queues = nlohmann::json::object();  // QueueKeeper::queues()
     nlohmann::json health = nlohmann::json::object();       // HealthReport::to_json by database
     nlohmann::json wake = nlohmann::json::object();         // the QueueWaker's mode and totals
     struct Worker {

@@ -416,7 +416,7 @@ void Supervisor::write_stats() noexcept {
         SupervisorView v = view();
         // Exact at the end: every dead worker's claims put back first.
         v.queue_depth = state_ == State::stopped ? queue_.final_depth() : queue_.depth();
-        v.queues_paused = queue_.paused();
+        v.queues = queue_.queues();
         v.health = health_.reports();
         nlohmann::json doc = StatsWriter::document(v, segment_, retired_);
         // /metrics and /healthz first: they must not depend on the file (a full disk).

@@ -643,9 +643,15 @@ TEST_P(QueueE2ETest, PauseFromAnotherProcessHoldsEverySupervisorUntilResume) {
     EXPECT_EQ(c["available"], 20) << describe(c);
     EXPECT_EQ(c["succeeded"], 0) << describe(c);
     for (SupervisorProcess* sup : {&a, &b})
-        EXPECT_EQ(sup->wait_for([](const json& d) { return !d["queues_paused"].empty(); })
-                      ["queues_paused"],
+        EXPECT_EQ(sup->wait_for([](const json& d) {
+                          return !d["queues"]["paused"].empty();
+                      })["queues"]["paused"],
                   json::array({"default"}));
+    // Held jobs age: what an operator pages on.
+    json aged = a.wait_for([](const json& d) {
+        return d["queues"]["oldest_waiting_seconds"].value("default", 0.0) >= 0.5;
+    });
+    EXPECT_GE(aged["queues"]["oldest_waiting_seconds"].value("default", 0.0), 0.5) << aged["queues"];
     EXPECT_EQ(run_command(cli + "pause 'no good'").exit_code, 2);
     CommandRun resumed = run_command(cli + "resume default");
     ASSERT_EQ(resumed.exit_code, 0) << resumed.output;

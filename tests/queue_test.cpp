@@ -94,8 +94,8 @@ TEST_P(QueueTest, UpgradingFromVersionOneKeepsEveryJob) {
                              : "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
                                "tbl_name = 'dbsup_jobs'");
     });
-    EXPECT_EQ(indexes.scalar<std::int64_t>(), 5)
-        << "the primary key, three partial indexes and the unique keys' one";
+    EXPECT_EQ(indexes.scalar<std::int64_t>(), 6)
+        << "the primary key, four partial indexes and the unique keys' one";
     if (GetParam() == TestBackend::sqlite) {
         Result plan = session_->transact([&](Session& s) {
             return s.execute("EXPLAIN UPDATE dbsup_jobs SET state = $1 WHERE id = $2",
@@ -192,6 +192,57 @@ TEST_P(QueueTest, ClaimsStayBoundedAfterTheTableWasAnalyzedEmpty) {
         claimed += n;
     }
     EXPECT_EQ(q.counts(*session_).at("running"), static_cast<std::int64_t>(claimed));
+}
+
+// Dead (and cancelled) jobs have their own retention; 0 keeps them. A batch
+// holds both outcomes' deletions, never more than its bound.
+TEST_P(QueueTest, DeadJobsArePrunedAfterTheirOwnRetention) {
+    QueueConfig c;
+    c.retention_s = 60;
+    c.dead_retention_s = 3600;
+    std::vector<NewJob> jobs(6, job("noop"));
+    session_->transact([&](Session& s) { Queue(c, {}).enqueue_many(s, jobs); });
+    session_->transact([&](Session& s) {
+        s.execute("UPDATE dbsup_jobs SET state = 'succeeded', finished_at = $1 WHERE id IN "
+                  "(SELECT id FROM dbsup_jobs ORDER BY id LIMIT 2)",
+                  {Queue::now_ms() - 120'000});
+        s.execute("UPDATE dbsup_jobs SET state = 'dead', finished_at = $1 WHERE state = 'available' "
+                  "AND id IN (SELECT id FROM dbsup_jobs WHERE state = 'available' ORDER BY id "
+                  "LIMIT 3)",
+                  {Queue::now_ms() - 2 * 3600'000});  // older than an hour
+        s.execute("UPDATE dbsup_jobs SET state = 'dead', finished_at = $1 WHERE state = "
+                  "'available'",
+                  {Queue::now_ms() - 120'000});  // a dead one of two minutes: kept
+    });
+    c.dead_retention_s = 0;
+    EXPECT_EQ(Queue(c, {}).prune(*session_, 1000), 2u) << "dead_retention_s = 0 keeps dead jobs";
+    c.dead_retention_s = 3600;
+    EXPECT_EQ(Queue(c, {}).prune(*session_, 2), 2u) << "the batch bound holds across outcomes";
+    EXPECT_EQ(Queue(c, {}).prune(*session_, 1000), 1u);
+    auto counts = Queue(c, {}).counts(*session_);
+    EXPECT_EQ(counts.at("dead"), 1);
+    EXPECT_EQ(counts.at("succeeded"), 0);
+}
+
+// The age of the oldest due waiting job, per queue; a job not due yet waits for nothing.
+TEST_P(QueueTest, TheOldestWaitingJobsAgeIsMeasuredPerQueue) {
+    Queue q = queue();
+    NewJob a = job("noop", "{}", 0, Queue::now_ms() - 5000);
+    NewJob b = job("noop", "{}", 0, Queue::now_ms() + 60'000);
+    b.queue = "later";
+    enqueue(q, a);
+    enqueue(q, b);
+    auto ages = q.oldest_waiting_seconds(*session_);
+    ASSERT_EQ(ages.size(), 1u);
+    EXPECT_GE(ages.at("default"), 4.5);
+    EXPECT_LT(ages.at("default"), 60.0);
+    const nlohmann::json table = q.table_stats(*session_);
+    if (is_postgres(GetParam())) {
+        EXPECT_GT(table.at("bytes").get<std::int64_t>(), 0);
+        EXPECT_GE(table.at("dead_tuples").get<std::int64_t>(), 0);
+    } else {
+        EXPECT_TRUE(table.empty());
+    }
 }
 
 // Retention deletes old succeeded jobs a bounded batch per transaction, and

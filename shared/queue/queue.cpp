@@ -585,21 +585,54 @@ std::size_t Queue::renew(Session& session, const std::string& worker_owner,
     });
 }
 
+// One DELETE per outcome, each bounded and walking its own partial index on
+// finished_at: succeeded after retention_s, dead after dead_retention_s.
 std::size_t Queue::prune(Session& session, std::size_t batch) const {
-    const std::int64_t cutoff = db_now() - config_.retention_s * 1000;
+    const std::int64_t now = db_now();
     const bool pg = session.backend() == Backend::postgresql;
     return session.transact([&](Session& s) -> std::size_t {
         // Fixed key "dbsup prune": a second pruner on the database skips its turn.
         if (pg && !s.execute("SELECT pg_try_advisory_xact_lock(7291846)").scalar<bool>())
             return 0;
         bound_transaction(s);
-        return static_cast<std::size_t>(
-            s.execute(kPrune,
-                      "DELETE FROM dbsup_jobs WHERE id IN (SELECT id FROM dbsup_jobs WHERE "
-                      "state = 'succeeded' AND finished_at < $1 LIMIT $2)",
-                      {cutoff, static_cast<std::int64_t>(batch)})
-                .affected_rows);
+        std::size_t deleted = 0;
+        for (const auto& [state, retention_s] :
+             {std::pair{"succeeded", config_.retention_s}, {"dead", config_.dead_retention_s}}) {
+            if (deleted >= batch || (std::string_view(state) == "dead" && retention_s == 0))
+                continue;
+            deleted += static_cast<std::size_t>(
+                s.execute(kPrune,
+                          "DELETE FROM dbsup_jobs WHERE id IN (SELECT id FROM dbsup_jobs WHERE "
+                          "state = $3 AND finished_at < $1 LIMIT $2)",
+                          {now - retention_s * 1000, static_cast<std::int64_t>(batch - deleted),
+                           std::string(state)})
+                    .affected_rows);
+        }
+        return deleted;
     });
+}
+
+nlohmann::json Queue::table_stats(Session& session) const {
+    if (session.backend() != Backend::postgresql) return nlohmann::json::object();
+    Result r = session.transact([](Session& s) {
+        return s.execute("SELECT pg_total_relation_size('dbsup_jobs'), COALESCE((SELECT n_dead_tup "
+                         "FROM pg_stat_user_tables WHERE relid = 'dbsup_jobs'::regclass), 0)");
+    });
+    return {{"bytes", r[0].get<std::int64_t>(0)}, {"dead_tuples", r[0].get<std::int64_t>(1)}};
+}
+
+std::map<std::string, double> Queue::oldest_waiting_seconds(Session& session) const {
+    const std::int64_t now = db_now();
+    Result r = session.transact([&](Session& s) {
+        return s.execute("SELECT queue, MIN(run_at) FROM dbsup_jobs WHERE state = 'available' "
+                         "AND run_at <= $1 GROUP BY queue",
+                         {now});
+    });
+    std::map<std::string, double> out;
+    for (const Row& row : r.rows)
+        out[row.get<std::string>(0)] =
+            static_cast<double>(std::max<std::int64_t>(0, now - row.get<std::int64_t>(1))) / 1000.0;
+    return out;
 }
 
 bool Queue::snooze(Session& session, const Job& job, const std::string& owner,

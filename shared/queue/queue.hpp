@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <memory>
 #include <optional>
 #include <span>
@@ -123,6 +124,12 @@ public:
     /// On PostgreSQL one pruner per database at a time: while another holds
     /// the prune lock this returns 0 at once.
     std::size_t prune(Session& session, std::size_t batch) const;
+    /// Per queue with jobs due and waiting: how long the oldest has waited
+    /// since it came due (what operators page on).
+    std::map<std::string, double> oldest_waiting_seconds(Session& session) const;
+    /// PostgreSQL: the jobs table's size on disk (with indexes and TOAST) and
+    /// its dead tuples awaiting vacuum; an empty object on SQLite.
+    nlohmann::json table_stats(Session& session) const;
 
     /// Job counts by state (every state present, zero when none); commits.
     std::map<std::string, std::int64_t> counts(Session& session) const;

@@ -156,12 +156,15 @@ std::vector<std::string> migration_4(Backend backend) {
 }
 
 // Paused queues, for every supervisor on the database (jobs pause|resume):
-// a claim looks its queue up here by primary key. And dbsup_snooze(seconds),
+// a claim looks its queue up here by primary key. The dead jobs' index for
+// their pruning. And dbsup_snooze(seconds),
 // a SQL task's "not yet" (worker/snooze_job.hpp; SQLite connections have it built in).
 std::vector<std::string> migration_5(Backend backend) {
     std::vector<std::string> sql = {
         "CREATE TABLE dbsup_queues (name TEXT PRIMARY KEY, paused INTEGER NOT NULL DEFAULT 0, "
-        "updated_at BIGINT NOT NULL)"};
+        "updated_at BIGINT NOT NULL)",
+        // Pruning dead jobs after dead_retention_s walks this, as succeeded ones theirs.
+        "CREATE INDEX dbsup_jobs_dead ON dbsup_jobs (finished_at) WHERE state = 'dead'"};
     if (backend == Backend::postgresql)
         sql.push_back(R"SQL(
 CREATE OR REPLACE FUNCTION dbsup_snooze(seconds double precision) RETURNS void
