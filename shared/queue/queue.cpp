@@ -272,16 +272,19 @@ Enqueued Queue::enqueue_unique(Session& session, const NewJob& job) const {
                                           " bytes, more than " +
                                           std::to_string(kMaxUniqueKeyBytes));
     const std::int64_t now = db_now();
+    // Built with append(): GCC 12's -Wrestrict misreads `"$" + to_string(n)` at -O2.
     std::string columns, values;
     const auto& names = insert_columns();
     for (std::size_t i = 0; i < names.size(); ++i) {
-        columns += names[i] + ", ";
-        values += "$" + std::to_string(i + 1) + ", ";
+        columns.append(names[i]).append(", ");
+        values.append("$").append(std::to_string(i + 1)).append(", ");
     }
-    const std::string insert = "INSERT INTO dbsup_jobs (" + columns + "unique_key) VALUES (" +
-                               values + "$" + std::to_string(names.size() + 1) +
-                               ") ON CONFLICT (unique_key) WHERE " + kUniqueWhile +
-                               " DO NOTHING RETURNING id";
+    columns.append("unique_key");
+    values.append("$").append(std::to_string(names.size() + 1));
+    std::string insert = "INSERT INTO dbsup_jobs (";
+    insert.append(columns).append(") VALUES (").append(values);
+    insert.append(") ON CONFLICT (unique_key) WHERE ").append(kUniqueWhile);
+    insert.append(" DO NOTHING RETURNING id");
     Params row = insert_row(job, new_uuid7(), now);
     row.push_back(job.unique_key);
     const std::string& queue = std::get<std::string>(row[1]);
