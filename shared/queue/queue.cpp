@@ -35,11 +35,25 @@ const QueryLabel kLockBound{"set_config", "-", "queue"};
 const QueryLabel kClockSync{"clock", "-", "queue"};
 const QueryLabel kNotify{"notify", "-", "queue"};
 const QueryLabel kEnqueue{"enqueue", "dbsup_jobs", "queue"};
+const QueryLabel kFindUnique{"find_unique", "dbsup_jobs", "queue"};
 // The states in which a job holds its unique key (the partial unique index's WHERE).
 // More than any host's idle threads: a resumed queue wakes them all.
 constexpr std::size_t kWakeAll = 1024;
 constexpr const char* kUniqueWhile = "(state = 'available' OR state = 'running')";
 constexpr std::size_t kMaxUniqueKeyBytes = 512;  // an index entry, not a document
+
+// "INSERT INTO dbsup_jobs (columns) VALUES ($1, …, $n)". Built with append():
+// GCC 12's -Wrestrict misreads `"$" + to_string(n)` at -O3.
+std::string insert_sql(const std::vector<std::string>& columns) {
+    std::string names, values;
+    for (std::size_t i = 0; i < columns.size(); ++i) {
+        names.append(i ? ", " : "").append(columns[i]);
+        values.append(i ? ", $" : "$").append(std::to_string(i + 1));
+    }
+    std::string sql = "INSERT INTO dbsup_jobs (";
+    sql.append(names).append(") VALUES (").append(values).append(")");
+    return sql;
+}
 
 // A few rows go in one prepared INSERT each: for a single job (an application
 // enqueuing as it works) that is one round trip, where COPY takes three.
@@ -50,12 +64,7 @@ void insert_jobs(Session& session, const std::vector<std::string>& columns,
         session.bulk_insert("dbsup_jobs", columns, rows);
         return;
     }
-    std::string sql = "INSERT INTO dbsup_jobs (", values;
-    for (std::size_t i = 0; i < columns.size(); ++i) {
-        sql += (i ? ", " : "") + columns[i];
-        values += (i ? ", $" : "$") + std::to_string(i + 1);
-    }
-    sql += ") VALUES (" + values + ")";
+    const std::string sql = insert_sql(columns);
     for (const Params& row : rows) session.execute(kEnqueue, sql, row);
 }
 
@@ -265,26 +274,18 @@ Params Queue::insert_row(const NewJob& j, const std::string& id, std::int64_t no
 // could not be upgraded under contention), and on PostgreSQL it waits for a
 // concurrent holder of the key to commit or roll back.
 Enqueued Queue::enqueue_unique(Session& session, const NewJob& job) const {
-    static const QueryLabel kFindUnique{"find_unique", "dbsup_jobs", "queue"};
     if (job.unique_key.empty()) return {enqueue(session, job), false};
     if (job.unique_key.size() > kMaxUniqueKeyBytes)
         throw Error(ErrorCode::usage, "the unique key is " + std::to_string(job.unique_key.size()) +
                                           " bytes, more than " +
                                           std::to_string(kMaxUniqueKeyBytes));
     const std::int64_t now = db_now();
-    // Built with append(): GCC 12's -Wrestrict misreads `"$" + to_string(n)` at -O2.
-    std::string columns, values;
-    const auto& names = insert_columns();
-    for (std::size_t i = 0; i < names.size(); ++i) {
-        columns.append(names[i]).append(", ");
-        values.append("$").append(std::to_string(i + 1)).append(", ");
-    }
-    columns.append("unique_key");
-    values.append("$").append(std::to_string(names.size() + 1));
-    std::string insert = "INSERT INTO dbsup_jobs (";
-    insert.append(columns).append(") VALUES (").append(values);
-    insert.append(") ON CONFLICT (unique_key) WHERE ").append(kUniqueWhile);
-    insert.append(" DO NOTHING RETURNING id");
+    static const std::string insert = [] {
+        std::vector<std::string> columns = insert_columns();
+        columns.push_back("unique_key");
+        return insert_sql(columns) + " ON CONFLICT (unique_key) WHERE " + kUniqueWhile +
+               " DO NOTHING RETURNING id";
+    }();
     Params row = insert_row(job, new_uuid7(), now);
     row.push_back(job.unique_key);
     const std::string& queue = std::get<std::string>(row[1]);
@@ -312,9 +313,8 @@ Enqueued Queue::enqueue_unique(Session& session, const NewJob& job) const {
 
 std::optional<std::string> Queue::recently_succeeded(Session& session, const NewJob& job,
                                                      std::int64_t now) const {
-    static const QueryLabel kFindRecent{"find_unique", "dbsup_jobs", "queue"};
     if (job.unique_for_ms <= 0) return std::nullopt;
-    Result r = session.execute(kFindRecent,
+    Result r = session.execute(kFindUnique,
                                "SELECT id FROM dbsup_jobs WHERE unique_key = $1 AND state = "
                                "'succeeded' AND finished_at >= $2 ORDER BY finished_at DESC LIMIT 1",
                                {job.unique_key, now - job.unique_for_ms});
