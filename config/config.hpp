@@ -111,6 +111,23 @@ struct TaskConfig {
     std::int64_t timeout_ms = 10000;
 };
 
+/// A periodic job (supervisor/scheduler.hpp): at each firing of cron (or
+/// every every_ms, counted from the Unix epoch) one job of `task` is enqueued,
+/// once however many supervisors share the queue's database.
+struct ScheduleConfig {
+    std::string name;
+    std::string cron;              // five fields or a @shortcut; or
+    std::int64_t every_ms = 0;     // > 0: this period instead
+    std::string timezone = "UTC";  // an IANA name; cron's fields are local times there
+    std::string task;
+    std::string payload = "{}";    // a JSON object
+    std::string queue;             // "" = [queue] name
+    std::int64_t priority = 0;
+    /// Firings missed while no supervisor ran: "none" (skipped), "last" (the
+    /// latest one enqueued), "all" (each, at most the latest 100).
+    std::string catch_up = "last";
+};
+
 struct Config {
     std::string source;  // the file it came from, or "environment"
     SupervisorConfig supervisor;
@@ -120,6 +137,7 @@ struct Config {
     MonitoringConfig monitoring;
     ResilienceConfig resilience;
     std::map<std::string, TaskConfig> tasks;
+    std::map<std::string, ScheduleConfig> schedules;
 };
 
 }  // namespace dbsup

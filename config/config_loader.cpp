@@ -10,7 +10,11 @@
 #include <cctype>
 #include <sstream>
 
+#include <date/tz.h>
+
 #include "config/config_error.hpp"
+#include "config/cron_expression.hpp"
+#include "config/duration.hpp"
 #include "config/names.hpp"
 #include "config/sql_text.hpp"
 #include "config/section_reader.hpp"
@@ -35,6 +39,7 @@ public:
         if (auto* t = top.table("monitoring")) read_monitoring(*t);
         if (auto* t = top.table("resilience")) read_resilience(*t);
         if (auto* t = top.table("tasks")) read_tasks(*t);
+        if (auto* t = top.table("schedules")) read_schedules(*t);
         top.finish();
         if (config_.databases.empty()) add_default_database();
         check_references();
@@ -238,6 +243,68 @@ private:
             r.finish();
             config_.tasks[name] = std::move(task);
         });
+    }
+
+    void read_schedules(const toml::table& table) {
+        for_each_named("schedules", "schedule", table, [this](const std::string& name,
+                                                              const toml::table& sub) {
+            SectionReader r(sub, "schedules." + name, file_, diagnostics_);
+            ScheduleConfig s;
+            s.name = name;
+            read_schedule_timing(r, s);
+            if (r.require("task")) r.string("task", s.task, false);
+            if (!s.task.empty() && !is_valid_name(s.task))
+                r.error("task", std::string("a task name must be ") + kNameRule);
+            if (const toml::table* payload = r.table("payload")) {
+                std::ostringstream json;
+                json << toml::json_formatter{*payload};
+                s.payload = json.str();
+            }
+            r.string("queue", s.queue, false);
+            if (!s.queue.empty() && !is_valid_name(s.queue))
+                r.error("queue", std::string("a queue name must be ") + kNameRule);
+            r.integer("priority", s.priority, -1000000, 1000000);
+            r.choice("catch_up", s.catch_up, {"none", "last", "all"});
+            r.finish();
+            config_.schedules[name] = std::move(s);
+        });
+    }
+
+    void read_schedule_timing(SectionReader& r, ScheduleConfig& s) {
+        if (r.has("cron") == r.has("every"))
+            r.error("cron", "give cron = \"0 3 * * *\" (or a shortcut such as \"@hourly\") or "
+                            "every = \"30s\", exactly one");
+        if (r.has("cron")) {
+            r.string("cron", s.cron, false);
+            try {
+                CronExpression cron = CronExpression::parse(s.cron);
+                if (!cron.next_after(std::chrono::floor<std::chrono::seconds>(
+                                         std::chrono::system_clock::now()),
+                                     *date::locate_zone("UTC")))
+                    r.error("cron", "'" + s.cron + "' never fires");
+            } catch (const CronError& e) {
+                r.error("cron", e.what());
+            }
+        }
+        if (r.has("every")) {
+            std::string every;
+            r.string("every", every, false);
+            try {
+                s.every_ms = parse_duration_ms(every);
+                if (s.every_ms < 1000 || s.every_ms % 1000 != 0)
+                    r.error("every", "'" + every + "' must be whole seconds, at least 1s");
+            } catch (const std::invalid_argument& e) {
+                r.error("every", e.what());
+            }
+        }
+        r.string("timezone", s.timezone, false);
+        try {
+            date::locate_zone(s.timezone);
+        } catch (const std::exception&) {
+            r.error("timezone", "'" + s.timezone +
+                                    "' is not a time zone of the IANA database (e.g. "
+                                    "\"Europe/Berlin\", \"UTC\")");
+        }
     }
 
     void add_default_database() {

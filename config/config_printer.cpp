@@ -1,5 +1,6 @@
 #include "config/config_printer.hpp"
 
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include <toml++/toml.h>
@@ -49,6 +50,52 @@ toml::table task_table(const TaskConfig& task) {
     return t;
 }
 
+// A schedule's payload came from a TOML table (config_loader.cpp), so it holds
+// nothing TOML lacks (no null).
+void insert_json(toml::table& table, const std::string& key, const nlohmann::json& value);
+
+toml::array json_array(const nlohmann::json& array) {
+    toml::array out;
+    for (const nlohmann::json& item : array) {
+        toml::table holder;
+        insert_json(holder, "v", item);
+        out.push_back(*holder.get("v"));
+    }
+    return out;
+}
+
+void insert_json(toml::table& table, const std::string& key, const nlohmann::json& value) {
+    if (value.is_object()) {
+        toml::table sub;
+        for (const auto& [k, v] : value.items()) insert_json(sub, k, v);
+        table.insert(key, std::move(sub));
+    } else if (value.is_array()) {
+        table.insert(key, json_array(value));
+    } else if (value.is_boolean()) {
+        table.insert(key, value.get<bool>());
+    } else if (value.is_number_integer()) {
+        table.insert(key, value.get<std::int64_t>());
+    } else if (value.is_number()) {
+        table.insert(key, value.get<double>());
+    } else if (value.is_string()) {
+        table.insert(key, value.get<std::string>());
+    }
+}
+
+toml::table schedule_table(const ScheduleConfig& s) {
+    toml::table t{{"task", s.task},
+                  {"timezone", s.timezone},
+                  {"priority", s.priority},
+                  {"catch_up", s.catch_up}};
+    if (s.every_ms > 0)
+        t.insert("every", std::to_string(s.every_ms / 1000) + "s");
+    else
+        t.insert("cron", s.cron);
+    if (!s.queue.empty()) t.insert("queue", s.queue);
+    insert_json(t, "payload", nlohmann::json::parse(s.payload));
+    return t;
+}
+
 }  // namespace
 
 std::string ConfigPrinter::to_toml(const Config& c) {
@@ -57,6 +104,8 @@ std::string ConfigPrinter::to_toml(const Config& c) {
     for (const auto& [name, db] : c.databases) databases.insert(name, database_table(db));
     toml::table tasks;
     for (const auto& [name, task] : c.tasks) tasks.insert(name, task_table(task));
+    toml::table schedules;
+    for (const auto& [name, schedule] : c.schedules) schedules.insert(name, schedule_table(schedule));
     const RetryConfig& r = c.resilience.retry;
     const CircuitBreakerConfig& cb = c.resilience.circuit_breaker;
     toml::table root{
@@ -93,7 +142,8 @@ std::string ConfigPrinter::to_toml(const Config& c) {
                                                      {"window", cb.window},
                                                      {"open_ms", cb.open_ms},
                                                      {"half_open_calls", cb.half_open_calls}}}}},
-        {"tasks", tasks}};
+        {"tasks", tasks},
+        {"schedules", schedules}};
     std::ostringstream out;
     out << "# resolved from " << c.source << "\n" << root << "\n";
     return out.str();

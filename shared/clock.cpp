@@ -18,18 +18,31 @@ std::uint64_t ns_since(std::chrono::steady_clock::time_point start) noexcept {
                                           .count());
 }
 
-std::string utc_now() {
-    const auto now = std::chrono::system_clock::now();
-    const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-    const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+namespace {
+
+std::string seconds_text(std::time_t seconds) {
     std::tm tm{};
     gmtime_r(&seconds, &tm);
     char date[32];
     std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    return date;
+}
+
+}  // namespace
+
+std::string utc_now() {
+    const auto now = std::chrono::system_clock::now();
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
     char out[40];
-    std::snprintf(out, sizeof out, "%s.%03dZ", date, static_cast<int>(ms.count()));
+    std::snprintf(out, sizeof out, "%s.%03dZ",
+                  seconds_text(std::chrono::system_clock::to_time_t(now)).c_str(),
+                  static_cast<int>(ms.count()));
     return out;
+}
+
+std::string utc_text(std::int64_t epoch_ms) {
+    return seconds_text(static_cast<std::time_t>(epoch_ms / 1000)) + "Z";
 }
 
 }  // namespace dbsup

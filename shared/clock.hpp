@@ -18,4 +18,7 @@ std::uint64_t ns_since(std::chrono::steady_clock::time_point start) noexcept;
 /// Now, UTC, ISO 8601 with milliseconds: "2026-11-22T12:00:00.123Z".
 std::string utc_now();
 
+/// An epoch time in milliseconds, UTC, ISO 8601 to the second: "2026-11-22T12:00:00Z".
+std::string utc_text(std::int64_t epoch_ms);
+
 }  // namespace dbsup

@@ -13,6 +13,7 @@
 #include "supervisor/health_command.hpp"
 #include "shared/log_file.hpp"
 #include "supervisor/queue_commands.hpp"
+#include "supervisor/schedules_command.hpp"
 #include "supervisor/stats_command.hpp"
 #include "supervisor/run_command.hpp"
 #include "worker/worker_process.hpp"
@@ -131,6 +132,10 @@ int Cli::run(int argc, char** argv) {
         ->add_option("queue", jo.queue, "the queue's name")
         ->required();
 
+    bool schedules_json = false;
+    auto* schedules = app.add_subcommand("schedules", "each [schedules.NAME] with its last and "
+                                                      "next firing (times in UTC)");
+    schedules->add_flag("--json", schedules_json, "JSON for scripts");
     std::string stats_path;
     bool stats_json = false, stats_watch = false;
     auto* stats = app.add_subcommand("stats", "the supervisor's stats file as a table");
@@ -175,6 +180,8 @@ int Cli::run(int argc, char** argv) {
                 stats_json, stats_watch);
         if (health->parsed()) return HealthCommand::run(load_config(overrides), health_json);
         if (analyze->parsed()) return AnalyzeCommand::run(load_config(overrides), an);
+        if (schedules->parsed())
+            return SchedulesCommand::run(load_config(overrides), schedules_json);
         if (init_db->parsed()) return QueueCommands::init_db(load_config(overrides));
         if (enqueue->parsed()) return QueueCommands::enqueue(load_config(overrides), enq);
         if (jobs->parsed()) {

@@ -1,20 +1,14 @@
 #include "supervisor/health_monitor.hpp"
 
-#include <pthread.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include "shared/background_thread.hpp"
 #include "shared/monitoring/database_health.hpp"
 
 namespace dbsup {
 
 HealthMonitor::HealthMonitor(Config config) : config_(std::move(config)) {
-    // Signals are the event loop's: the monitor's thread starts with all blocked.
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    thread_ = std::thread([this] { run(); });
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    thread_ = start_background_thread([this] { run(); });
 }
 
 HealthMonitor::~HealthMonitor() {

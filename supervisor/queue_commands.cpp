@@ -12,7 +12,9 @@
 #include <string_view>
 #include <stdexcept>
 
+#include "config/duration.hpp"
 #include "config/names.hpp"
+#include "shared/clock.hpp"
 #include "shared/db/database_manager.hpp"
 #include "shared/queue/queue.hpp"
 #include "shared/queue/queue_schema.hpp"
@@ -53,15 +55,7 @@ std::int64_t parse_run_at_ms(const std::string& text) {
     return static_cast<std::int64_t>(timegm(&tm)) * 1000;
 }
 
-std::string time_text(std::int64_t ms) {
-    if (ms == 0) return "-";
-    std::time_t seconds = ms / 1000;
-    std::tm tm{};
-    gmtime_r(&seconds, &tm);
-    char out[32];
-    std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return out;
-}
+std::string time_text(std::int64_t ms) { return ms == 0 ? "-" : utc_text(ms); }
 
 json job_json(const Job& j) {
     return {{"id", j.id},          {"queue", j.queue},
@@ -190,22 +184,6 @@ int pause_or_resume(const Config& config, const JobsOptions& o) {
 }
 
 }  // namespace
-
-std::int64_t QueueCommands::parse_duration_ms(const std::string& text) {
-    std::size_t used = 0;
-    double number = 0;
-    try {
-        number = std::stod(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    std::string unit = text.substr(used);
-    double scale = unit == "ms" ? 1 : unit == "s" || unit.empty() ? 1000
-                   : unit == "m" ? 60000 : unit == "h" ? 3600000 : -1;
-    if (used == 0 || scale < 0 || number < 0)
-        throw std::invalid_argument("'" + text + "' is not a duration (e.g. 500ms, 10s, 5m, 2h)");
-    return static_cast<std::int64_t>(number * scale);
-}
 
 int QueueCommands::init_db(const Config& config) {
     Session& session = queue_session(config);

@@ -41,9 +41,6 @@ public:
     static int init_db(const Config& config);
     static int enqueue(const Config& config, const EnqueueOptions& options);
     static int jobs(const Config& config, const JobsOptions& options);
-    /// "1500ms", "10s", "5m", "2h" or plain seconds, in milliseconds.
-    /// @throws std::invalid_argument naming the text.
-    static std::int64_t parse_duration_ms(const std::string& text);
 };
 
 }  // namespace dbsup

@@ -1,12 +1,11 @@
 #include "supervisor/queue_keeper.hpp"
 
-#include <pthread.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
 
+#include "shared/background_thread.hpp"
 #include "shared/db/database_manager.hpp"
 
 namespace dbsup {
@@ -29,12 +28,7 @@ QueueKeeper::QueueKeeper(const Config& config, std::chrono::milliseconds prune_d
     : queue_(Queue::from_config(config)),
       database_(config.queue.database),
       prune_delay_(prune_delay) {
-    // Signals are the event loop's: the keeper's thread starts with all blocked.
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    thread_ = std::thread([this] { run(); });
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    thread_ = start_background_thread([this] { run(); });
 }
 
 QueueKeeper::~QueueKeeper() { stop(); }

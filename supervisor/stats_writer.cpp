@@ -244,6 +244,7 @@ json StatsWriter::document(const SupervisorView& view, const ShmSegment& segment
         {"queue", view.queue_depth},
         {"queues", view.queues},
         {"wake", view.wake},
+        {"schedules", view.schedules},
         {"pools", pools},
         {"statement_cache", statement_cache_json(pools)},
         {"bulk",
@@ -348,6 +349,8 @@ std::string StatsWriter::prometheus(const json& doc) {
                           "statement_cache_evictions_total"})
         labelled(std::string("pool_") + f, "Connection pool figure, all workers.", doc["pools"],
                  "database", f);
+    labelled("schedule_enqueued_total", "Jobs this supervisor enqueued for a schedule.",
+             doc.value("schedules", json::object()), "schedule", "enqueued_total");
     for (const char* f : {"succeeded_total", "retried_total", "dead_total"})
         labelled(std::string("task_jobs_") + f, "Jobs by task.", doc["jobs"]["by_task"], "task",
                  f);

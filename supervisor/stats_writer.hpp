@@ -50,6 +50,7 @@ struct SupervisorView {
     nlohmann::json queues = nlohmann::json::object();  // QueueKeeper::queues()
     nlohmann::json health = nlohmann::json::object();       // HealthReport::to_json by database
     nlohmann::json wake = nlohmann::json::object();         // the QueueWaker's mode and totals
+    nlohmann::json schedules = nlohmann::json::object();    // Scheduler::stats()
     struct Worker {
         std::size_t slot;
         pid_t pid;

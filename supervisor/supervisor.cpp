@@ -94,6 +94,7 @@ Supervisor::Supervisor(Config config, std::string self_executable, std::string l
       tick_(io_),
       slots_(ShmHeader::kMaxWorkers),
       queue_(config_),
+      scheduler_(std::in_place, config_),
       waker_(config_, segment_.header().wake),
       health_(config_) {
     segment_.header().wake.queue_key.store(WakeSignal::queue_key(config_));
@@ -303,6 +304,8 @@ void Supervisor::reload() {
     next.supervisor.workers = config_.supervisor.workers;  // process_scaling() moves it
     config_ = std::move(next);
     health_.set_config(config_);
+    scheduler_.reset();  // its thread ends first: one scheduler at a time
+    scheduler_.emplace(config_);
     std::size_t n = 0;
     for (WorkerSlot& s : slots_)
         if (s.pid > 0) {
@@ -417,6 +420,7 @@ void Supervisor::write_stats() noexcept {
         // Exact at the end: every dead worker's claims put back first.
         v.queue_depth = state_ == State::stopped ? queue_.final_depth() : queue_.depth();
         v.queues = queue_.queues();
+        v.schedules = scheduler_->stats();
         v.health = health_.reports();
         nlohmann::json doc = StatsWriter::document(v, segment_, retired_);
         // /metrics and /healthz first: they must not depend on the file (a full disk).

@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "supervisor/health_monitor.hpp"
 #include "supervisor/progress_line.hpp"
 #include "supervisor/queue_keeper.hpp"
+#include "supervisor/scheduler.hpp"
 #include "supervisor/queue_waker.hpp"
 #include "supervisor/stats_writer.hpp"
 
@@ -97,6 +99,7 @@ private:
     std::uint64_t restarts_total_ = 0;
     RetiredTotals retired_;
     QueueKeeper queue_;
+    std::optional<Scheduler> scheduler_;  // rebuilt by a reload, with the new schedules
     QueueWaker waker_;
     HealthMonitor health_;
     ProgressLine progress_;

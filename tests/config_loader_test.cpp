@@ -12,6 +12,8 @@
 #include "config/config_error.hpp"
 #include "config/config_loader.hpp"
 #include "config/config_printer.hpp"
+#include <nlohmann/json.hpp>
+
 #include "config/password_resolver.hpp"
 #include "config/sql_text.hpp"
 
@@ -118,6 +120,24 @@ const BadConfig kBadConfigs[] = {
      "tasks.send.sql", 2, "exactly one statement, this one has 2"},
     {"FailureRateNan", "[resilience]\ncircuit_breaker = { failure_rate = nan }\n",
      "resilience.circuit_breaker.failure_rate", 2, "from 0.01 to 1"},
+    {"ScheduleBadCron", "[schedules.nightly]\ntask = \"report\"\n\ncron = \"0 25 * * *\"\n",
+     "schedules.nightly.cron", 4, "hour field '25': '25' is outside 0-23"},
+    {"ScheduleCronNeverFires", "[schedules.nightly]\ntask = \"report\"\ncron = \"0 0 31 4 *\"\n",
+     "schedules.nightly.cron", 3, "never fires"},
+    {"ScheduleCronAndEvery",
+     "[schedules.nightly]\ntask = \"report\"\ncron = \"@daily\"\nevery = \"1h\"\n",
+     "schedules.nightly.cron", 3, "exactly one"},
+    {"ScheduleEveryNotADuration", "[schedules.tick]\ntask = \"t\"\nevery = \"often\"\n",
+     "schedules.tick.every", 3, "not a duration"},
+    {"ScheduleEveryBelowASecond", "[schedules.tick]\ntask = \"t\"\nevery = \"500ms\"\n",
+     "schedules.tick.every", 3, "whole seconds, at least 1s"},
+    {"ScheduleUnknownZone",
+     "[schedules.tick]\ntask = \"t\"\nevery = \"1m\"\ntimezone = \"Mars/Olympus\"\n",
+     "schedules.tick.timezone", 4, "not a time zone"},
+    {"ScheduleWithoutTask", "[schedules.tick]\nevery = \"1m\"\n", "schedules.tick.task", 1,
+     "required"},
+    {"ScheduleBadCatchUp", "[schedules.tick]\ntask = \"t\"\nevery = \"1m\"\ncatch_up = \"some\"\n",
+     "schedules.tick.catch_up", 4, "one of none, last, all"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Config, BadConfigTest, ::testing::ValuesIn(kBadConfigs),
@@ -291,6 +311,26 @@ TEST(ConfigPrinter, KeepsThePoolerAndTheListenUrl) {
                   .databases.at("main")
                   .pooler,
               "none");
+}
+
+TEST(ConfigPrinter, KeepsSchedulesWithTheirPayload) {
+    Config c = ConfigLoader::load_string(
+        "[schedules.nightly]\ncron = \"0 3 * * *\"\ntimezone = \"Europe/Berlin\"\n"
+        "task = \"report\"\npayload = { kind = \"daily\", n = 2, tags = [\"a\", \"b\"], "
+        "opts = { x = true } }\nqueue = \"reports\"\ncatch_up = \"all\"\n"
+        "[schedules.tick]\nevery = \"90s\"\ntask = \"ping\"\n",
+        "test");
+    Config again = ConfigLoader::load_string(ConfigPrinter::to_toml(c), "printed");
+    const ScheduleConfig& n = again.schedules.at("nightly");
+    EXPECT_EQ(n.cron, "0 3 * * *");
+    EXPECT_EQ(n.timezone, "Europe/Berlin");
+    EXPECT_EQ(n.queue, "reports");
+    EXPECT_EQ(n.catch_up, "all");
+    EXPECT_EQ(nlohmann::json::parse(n.payload),
+              nlohmann::json::parse(R"({"kind":"daily","n":2,"tags":["a","b"],"opts":{"x":true}})"));
+    EXPECT_EQ(again.schedules.at("tick").every_ms, 90'000);
+    EXPECT_EQ(again.schedules.at("tick").catch_up, "last");
+    EXPECT_EQ(again.schedules.at("tick").payload, "{}");
 }
 
 TEST(ConfigLoader, FileWithoutDatabasesUsesTheEmbeddedDefault) {

@@ -180,9 +180,16 @@ $fn$)SQL");
     return sql;
 }
 
+// Schedules: each one's latest firing handled, for every supervisor on the
+// database (shared/queue/schedule_ledger.hpp).
+std::vector<std::string> migration_6(Backend) {
+    return {"CREATE TABLE dbsup_schedules (name TEXT PRIMARY KEY, last_fire_at BIGINT NOT NULL, "
+            "updated_at BIGINT NOT NULL)"};
+}
+
 using Migration = std::vector<std::string> (*)(Backend);
 const std::vector<Migration> kMigrations = {migration_1, migration_2, migration_3, migration_4,
-                                           migration_5};
+                                           migration_5, migration_6};
 
 void lock_schema(Session& session) {
     if (session.backend() == Backend::postgresql)

@@ -29,7 +29,7 @@ fresh_database() {
     echo "url = \"sqlite:///$work/bench.db\""
   else
     psql -q "$DBSUP_TEST_PG_URL" -c "SET client_min_messages = warning" \
-      -c "DROP TABLE IF EXISTS dbsup_jobs, dbsup_schema, dbsup_queues, bench_events, bench_pickup" >/dev/null
+      -c "DROP TABLE IF EXISTS dbsup_jobs, dbsup_schema, dbsup_queues, dbsup_schedules, bench_events, bench_pickup" >/dev/null
     printf 'url = "%s"\npassword_env = "DBSUP_TEST_PG_PASSWORD"\n' "$DBSUP_TEST_PG_URL"
   fi
 }

@@ -25,7 +25,7 @@ TOML
 
 one_run() {  # script -> "jobs/s postgres_µs_per_job"
   psql -q "$DBSUP_TEST_PG_URL" -c "SET client_min_messages = warning" \
-    -c "DROP TABLE IF EXISTS dbsup_jobs, dbsup_schema, dbsup_queues" >/dev/null
+    -c "DROP TABLE IF EXISTS dbsup_jobs, dbsup_schema, dbsup_queues, dbsup_schedules" >/dev/null
   "$bin" --config "$work/c.toml" init-db >/dev/null
   "$bin" --config "$work/c.toml" enqueue noop --jsonl "$work/jobs.jsonl" >/dev/null
   psql -q "$DBSUP_TEST_PG_URL" -c "VACUUM ANALYZE dbsup_jobs" -c "CHECKPOINT" >/dev/null

@@ -80,6 +80,7 @@ void TestDatabases::drop_queue_tables(TestBackend backend) const {
         s.execute("DROP TABLE IF EXISTS dbsup_jobs");
         s.execute("DROP TABLE IF EXISTS dbsup_schema");
         s.execute("DROP TABLE IF EXISTS dbsup_queues");
+        s.execute("DROP TABLE IF EXISTS dbsup_schedules");
     });
 }
 
