@@ -77,6 +77,14 @@ struct QueueConfig {
     std::int64_t max_payload_bytes = 4 * 1024 * 1024;  // larger payloads are refused at enqueue
 };
 
+/// One of several queues a worker takes jobs from ([queues.NAME]), with its
+/// own job threads, so a flood of slow jobs in one never holds up another.
+struct QueueShareConfig {
+    std::string name;
+    std::int64_t threads = 1;      // job threads per worker for this queue
+    std::int64_t claim_batch = 0;  // 0: [queue] claim_batch
+};
+
 struct MonitoringConfig {
     std::int64_t slow_query_ms = 200;
     std::int64_t statement_cache_size = 100;
@@ -134,6 +142,9 @@ struct Config {
     WorkerConfig worker;
     std::map<std::string, DatabaseConfig> databases;
     QueueConfig queue;
+    /// Empty: every job thread takes jobs from [queue] name. Else worker.threads
+    /// is their sum, and [queue] name (where enqueue puts jobs) is one of them.
+    std::map<std::string, QueueShareConfig> queues;
     MonitoringConfig monitoring;
     ResilienceConfig resilience;
     std::map<std::string, TaskConfig> tasks;

@@ -36,6 +36,7 @@ public:
         if (auto* t = top.table("worker")) read_worker(*t);
         if (auto* t = top.table("databases")) read_databases(*t);
         if (auto* t = top.table("queue")) read_queue(*t);
+        if (auto* t = top.table("queues")) read_queues(*t, top);
         if (auto* t = top.table("monitoring")) read_monitoring(*t);
         if (auto* t = top.table("resilience")) read_resilience(*t);
         if (auto* t = top.table("tasks")) read_tasks(*t);
@@ -185,6 +186,34 @@ private:
         if (q.retry_base_ms > q.retry_max_ms)
             r.error("retry_max_ms", "must be at least retry_base_ms");
         r.finish();
+    }
+
+    void read_queues(const toml::table& table, SectionReader& top) {
+        std::int64_t threads = 0;
+        for_each_named("queues", "queue", table, [&](const std::string& name,
+                                                     const toml::table& sub) {
+            SectionReader r(sub, "queues." + name, file_, diagnostics_);
+            QueueShareConfig share;
+            share.name = name;
+            r.integer("threads", share.threads, 1, 256);
+            r.integer("claim_batch", share.claim_batch, 1, 10000);
+            r.finish();
+            threads += share.threads;
+            config_.queues[name] = share;
+        });
+        if (config_.queues.empty()) return;
+        if (threads > 256) top.error("queues", "more than 256 job threads in all");
+        const toml::node* worker_threads = root_.at_path("worker.threads").node();
+        if (worker_threads && worker_threads->value<std::int64_t>() != threads)
+            top.error("queues", "[worker] threads = " +
+                                    std::to_string(config_.worker.threads) +
+                                    " disagrees with the sum of [queues.*] threads (" +
+                                    std::to_string(threads) + "); leave threads out of [worker]");
+        config_.worker.threads = threads;
+        if (!config_.queues.count(config_.queue.name))
+            top.error("queues", "[queue] name = \"" + config_.queue.name +
+                                    "\" (where enqueue puts jobs) is not one of the [queues.*]; "
+                                    "set [queue] name to one of them");
     }
 
     void read_monitoring(const toml::table& table) {

@@ -104,6 +104,12 @@ std::string ConfigPrinter::to_toml(const Config& c) {
     for (const auto& [name, db] : c.databases) databases.insert(name, database_table(db));
     toml::table tasks;
     for (const auto& [name, task] : c.tasks) tasks.insert(name, task_table(task));
+    toml::table queues;
+    for (const auto& [name, q] : c.queues) {
+        toml::table t{{"threads", q.threads}};
+        if (q.claim_batch > 0) t.insert("claim_batch", q.claim_batch);
+        queues.insert(name, std::move(t));
+    }
     toml::table schedules;
     for (const auto& [name, schedule] : c.schedules) schedules.insert(name, schedule_table(schedule));
     const RetryConfig& r = c.resilience.retry;
@@ -132,6 +138,7 @@ std::string ConfigPrinter::to_toml(const Config& c) {
                               {"retry_base_ms", c.queue.retry_base_ms},
                               {"retry_max_ms", c.queue.retry_max_ms},
                               {"max_payload_bytes", c.queue.max_payload_bytes}}},
+        {"queues", queues},
         {"monitoring", toml::table{{"slow_query_ms", c.monitoring.slow_query_ms},
                                    {"statement_cache_size", c.monitoring.statement_cache_size}}},
         {"resilience",

@@ -11,12 +11,19 @@
 #include <system_error>
 
 #include "config/password_resolver.hpp"
+#include "config/queue_shares.hpp"
 #include "shared/clock.hpp"
 #include "shared/db/engine.hpp"
 #include "shared/queue/queue.hpp"
 
 namespace dbsup {
 namespace {
+
+std::set<std::string> served_queues(const Config& config) {
+    std::set<std::string> names;
+    for (const QueueShareConfig& share : queue_shares(config)) names.insert(share.name);
+    return names;
+}
 
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr auto kFirstBackoff = std::chrono::milliseconds(500);
@@ -58,7 +65,7 @@ std::string message_of(pg_conn* conn) {
 
 QueueWaker::QueueWaker(const Config& config, ShmWake& wake)
     : conninfo_(listen_conninfo(config)),
-      queue_name_(config.queue.name),
+      queue_names_(served_queues(config)),
       woken_(woken(config)),
       listen_(!conninfo_.empty() && woken_),
       pooled_without_listen_(config.queue.wake == "auto" && !woken_),
@@ -156,7 +163,7 @@ bool QueueWaker::read_notifications(std::uint32_t& jobs_now) {
         std::uint64_t jobs = 0;
         std::int64_t delay_ms = 0;
         std::string queue;
-        if (payload >> jobs >> delay_ms >> queue && queue == queue_name_ && jobs > 0) {
+        if (payload >> jobs >> delay_ms >> queue && queue_names_.count(queue) && jobs > 0) {
             if (delay_ms <= 0)
                 jobs_now += static_cast<std::uint32_t>(std::min<std::uint64_t>(jobs, 1u << 20));
             else if (due_.size() < kMaxDueTimes)

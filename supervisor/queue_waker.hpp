@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <queue>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -65,7 +66,7 @@ private:
     Clock::duration poll_interval() const;
 
     std::string conninfo_;  // holds the password: never logged
-    std::string queue_name_;
+    std::set<std::string> queue_names_;  // the queues the workers serve
     bool woken_;   // wake = "auto": enqueuers wake the workers (NOTIFY, or locally on SQLite)
     bool listen_;  // PostgreSQL and wake = "auto"
     bool pooled_without_listen_;  // wake = "auto", but nothing to LISTEN on

@@ -18,6 +18,7 @@
 
 #include "config/config_error.hpp"
 #include "config/config_printer.hpp"
+#include "config/queue_shares.hpp"
 #include "shared/child_setup.hpp"
 #include "shared/clock.hpp"
 #include "shared/log_file.hpp"
@@ -98,6 +99,7 @@ Supervisor::Supervisor(Config config, std::string self_executable, std::string l
       waker_(config_, segment_.header().wake),
       health_(config_) {
     segment_.header().wake.queue_key.store(WakeSignal::queue_key(config_));
+    segment_.header().wake.queues.store(static_cast<std::uint32_t>(queue_shares(config_).size()));
     for (int s : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGCHLD})
         signals_.add(s);
     std::signal(SIGPIPE, SIG_IGN);
@@ -304,6 +306,9 @@ void Supervisor::reload() {
     next.supervisor.workers = config_.supervisor.workers;  // process_scaling() moves it
     config_ = std::move(next);
     health_.set_config(config_);
+    // Before the new workers come: any sleeper may now serve another queue.
+    segment_.header().wake.queues.store(std::max<std::uint32_t>(
+        segment_.header().wake.queues.load(), static_cast<std::uint32_t>(queue_shares(config_).size())));
     scheduler_.reset();  // its thread ends first: one scheduler at a time
     scheduler_.emplace(config_);
     std::size_t n = 0;

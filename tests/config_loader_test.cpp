@@ -120,6 +120,12 @@ const BadConfig kBadConfigs[] = {
      "tasks.send.sql", 2, "exactly one statement, this one has 2"},
     {"FailureRateNan", "[resilience]\ncircuit_breaker = { failure_rate = nan }\n",
      "resilience.circuit_breaker.failure_rate", 2, "from 0.01 to 1"},
+    {"QueuesThreadsDisagree", "[worker]\nthreads = 4\n[queues.default]\nthreads = 2\n",
+     "queues", 3, "disagrees with the sum of [queues.*] threads (2)"},
+    {"QueuesWithoutTheDefaultQueue", "[queues.mail]\nthreads = 2\n", "queues", 1,
+     "[queue] name = \"default\" (where enqueue puts jobs) is not one of the [queues.*]"},
+    {"QueuesZeroThreads", "[queues.default]\nthreads = 0\n", "queues.default.threads", 2,
+     "from 1 to 256"},
     {"ScheduleBadCron", "[schedules.nightly]\ntask = \"report\"\n\ncron = \"0 25 * * *\"\n",
      "schedules.nightly.cron", 4, "hour field '25': '25' is outside 0-23"},
     {"ScheduleCronNeverFires", "[schedules.nightly]\ntask = \"report\"\ncron = \"0 0 31 4 *\"\n",
@@ -311,6 +317,18 @@ TEST(ConfigPrinter, KeepsThePoolerAndTheListenUrl) {
                   .databases.at("main")
                   .pooler,
               "none");
+}
+
+TEST(ConfigLoader, QueuesShareTheThreads) {
+    Config c = ConfigLoader::load_string(
+        "[queue]\nname = \"mail\"\n[queues.mail]\nthreads = 1\nclaim_batch = 5\n"
+        "[queues.reports]\nthreads = 3\n",
+        "test");
+    EXPECT_EQ(c.worker.threads, 4);
+    Config again = ConfigLoader::load_string(ConfigPrinter::to_toml(c), "printed");
+    EXPECT_EQ(again.worker.threads, 4);
+    EXPECT_EQ(again.queues.at("mail").claim_batch, 5);
+    EXPECT_EQ(again.queues.at("reports").threads, 3);
 }
 
 TEST(ConfigPrinter, KeepsSchedulesWithTheirPayload) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <iostream>
 #include <random>
 
 #include "config/config_loader.hpp"
@@ -662,6 +663,50 @@ TEST_P(QueueE2ETest, PauseFromAnotherProcessHoldsEverySupervisorUntilResume) {
         sup->signal(SIGTERM);
         EXPECT_EQ(sup->wait_exit(), 0);
     }
+}
+
+// Two queues in one supervisor, [queues.default] with two threads and
+// [queues.mail] with one: while default is flooded with 500 ms jobs, each mail
+// job starts at once, however long the flood's backlog.
+TEST_P(QueueE2ETest, AFloodedQueueNeverHoldsUpAnother) {
+    const std::string toml = databases_.toml(GetParam()) +
+                             "[queues.default]\nthreads = 2\n[queues.mail]\nthreads = 1\n"
+                             "[tasks.slow]\ncommand = [\"/bin/sleep\", \"0.5\"]\n"
+                             "[tasks.quick]\nsql = \"SELECT 1\"\n";
+    const Queue q = Queue::from_config(ConfigLoader::load_string(toml, "test"));
+    std::vector<NewJob> flood(40);
+    for (NewJob& j : flood) j.task = "slow";  // 10 s of work for two threads
+    session_->transact([&](Session& s) { q.enqueue_many(s, flood); });
+    TempDir dir;
+    SupervisorProcess sup(dir, "", {"--workers", "1"}, {}, toml);
+    wait_for_counts([](auto& n) { return n["running"] == 2; }, 20s);
+    std::vector<std::int64_t> waits;
+    for (int i = 0; i < 5; ++i) {
+        NewJob mail;
+        mail.task = "quick";
+        mail.queue = "mail";
+        const std::string id = session_->transact([&](Session& s) { return q.enqueue(s, mail); });
+        std::optional<Job> job;
+        for (auto deadline = std::chrono::steady_clock::now() + 5s;
+             std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(5ms)) {
+            job = queue().find(*session_, id);
+            if (job && job->state == "succeeded") break;
+        }
+        ASSERT_TRUE(job && job->state == "succeeded") << "mail job " << i << " never ran";
+        waits.push_back(job->finished_at_ms - job->created_at_ms);
+        std::this_thread::sleep_for(200ms);
+    }
+    EXPECT_LT(counts()["available"], 35) << "the flood did not run meanwhile";
+    EXPECT_GT(counts()["available"], 0) << "the flood was over before the mail jobs came";
+    std::sort(waits.begin(), waits.end());
+    std::cout << "mail jobs, ms from enqueue to done:";
+    for (std::int64_t w : waits) std::cout << " " << w;
+    std::cout << "\n";
+    EXPECT_LT(waits[2], 100) << "median ms from enqueue to done; all: " << waits[0] << " .. "
+                             << waits[4];
+    EXPECT_LT(waits[4], 1000) << "a mail job waited behind the flood";
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
 }
 
 DBSUP_ALL_BACKENDS(QueueE2ETest);

@@ -26,10 +26,29 @@ constexpr auto kIdleSafety = std::chrono::seconds(30);
 
 }  // namespace
 
+std::vector<JobRunner::Share> JobRunner::make_shares(const Config& config, const Queue& queue) {
+    std::vector<Share> shares;
+    std::size_t first = 0;
+    for (const QueueShareConfig& q : queue_shares(config)) {
+        // renamed(): claims use the clock queue_.sync_clock() measures.
+        shares.push_back({queue.renamed(q.name), first, static_cast<std::size_t>(q.threads),
+                          static_cast<std::size_t>(q.claim_batch)});
+        first += static_cast<std::size_t>(q.threads);
+    }
+    return shares;
+}
+
+const JobRunner::Share& JobRunner::share_of(std::size_t index) const {
+    for (const Share& share : shares_)
+        if (index < share.first + share.threads) return share;
+    return shares_.back();
+}
+
 JobRunner::JobRunner(const Config& config, const TaskRegistry& tasks, ShmWorkerSlot& slot,
                      ShmWake& wake, std::string owner)
     : config_(config),
       queue_(Queue::from_config(config)),
+      shares_(make_shares(config, queue_)),
       retry_(config.resilience.retry),
       tasks_(tasks),
       slot_(slot),
@@ -127,7 +146,7 @@ JobRunner::Claim JobRunner::claim_own(Session& queue_session, const Runner& runn
     claim.ticket = signal_.ticket();  // before the claim: a wake while it runs is not lost
     std::lock_guard claiming(claim_mutex_);
     const std::size_t asked = tuner.size();
-    claim.jobs = queue_.claim(queue_session, runner.owner, asked);
+    claim.jobs = runner.share->queue.claim(queue_session, runner.owner, asked);
     if (claim.jobs.empty()) slot_.add(Counter::claims_empty);
     claimed(tuner, claim, asked);
     return claim;
@@ -159,8 +178,9 @@ JobRunner::Claim JobRunner::run_tracked(Claim& claim, Session& queue_session,
 void JobRunner::work_loop(std::size_t index) {
     Session& queue_session = DatabaseManager::instance().session(config_.queue.database);
     const Runner runner{index, Queue::runner_owner(owner_, index),
-                        index < ShmWorkerSlot::kMaxRunners ? &slot_.runners[index] : nullptr};
-    ClaimTuner tuner(static_cast<std::size_t>(config_.queue.claim_batch),
+                        index < ShmWorkerSlot::kMaxRunners ? &slot_.runners[index] : nullptr,
+                        &share_of(index)};
+    ClaimTuner tuner(runner.share->claim_batch,
                      std::chrono::milliseconds(config_.queue.claim_time_ms));
     constexpr auto kFirstErrorPause = std::chrono::milliseconds(100);
     auto error_pause = std::chrono::milliseconds(kFirstErrorPause);
@@ -168,7 +188,7 @@ void JobRunner::work_loop(std::size_t index) {
     while (!stopping_) {
         try {
             Claim claim = std::exchange(next, {});
-            if (claim.jobs.empty() && index > 0 && !helpers_wanted_) {
+            if (claim.jobs.empty() && !runner.first() && !helpers_wanted_) {
                 park_helper();
                 continue;
             }
@@ -209,7 +229,8 @@ JobRunner::Claim JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_s
                                         const Runner& runner, ClaimTuner& tuner, bool prefetch) {
     const std::int64_t now = queue_.db_now();
     tuner.order(jobs);
-    BatchTransaction batch(queue_session, queue_, runner.owner, kBatchWindow, runner.activity);
+    BatchTransaction batch(queue_session, runner.share->queue, runner.owner, kBatchWindow,
+                           runner.activity);
     std::vector<std::pair<Job, BatchTransaction::Failure>> failures;
     Claim next;
     auto settle = [&](std::size_t claim_next) {
@@ -254,7 +275,7 @@ JobRunner::Claim JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_s
             failures.push_back({job, {permanent_reason(job, task), true}});
             continue;
         }
-        if (runner.index == 0 && !gains_nothing_from_helpers(*task, queue_session, tuner)) {
+        if (runner.first() && !gains_nothing_from_helpers(*task, queue_session, tuner)) {
             all_quick = false;  // the first thread judges
             want_helpers();
         }
@@ -268,12 +289,12 @@ JobRunner::Claim JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_s
         }
         if (batch.due() && i + 1 < end) settle(0);
     }
-    if (runner.index == 0 && all_quick) helpers_wanted_ = false;
+    if (runner.first() && all_quick) helpers_wanted_ = false;
     // After a full claim the next rides on the last commit (a short one found
     // the queue empty; a helper not wanted parks). Not under claim_mutex_: on
     // SQLite this transaction holds the write lock that a thread holding the
     // mutex may be waiting for.
-    const bool more = prefetch && !stopping_ && (runner.index == 0 || helpers_wanted_);
+    const bool more = prefetch && !stopping_ && (runner.first() || helpers_wanted_);
     settle(more ? tuner.size() : 0);
     return next;
 }

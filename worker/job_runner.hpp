@@ -1,5 +1,6 @@
 // The job runner of one worker process: worker.threads threads, each claiming
-// batches from the queue with its own thread-local Session and running them,
+// batches from its queue (one, or its share of [queues.*]) with its own
+// thread-local Session and running them,
 // plus one housekeeping thread that renews this worker's leases, takes back
 // jobs whose lease expired elsewhere, and settles the outcomes the job threads
 // could not record. Housekeeping has a connection of its own, so it never
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/queue_shares.hpp"
 #include "shared/metrics/shm_layout.hpp"
 #include "shared/queue/queue.hpp"
 #include "shared/queue/wake_signal.hpp"
@@ -56,13 +58,26 @@ private:
 
     /// One job-runner thread: the owner name it claims with, and where it marks
     /// the claims it has started for the supervisor (see ShmRunnerActivity).
+    /// A queue the worker takes jobs from, with its share of the threads
+    /// ([queues.NAME]): its own claims, so one flooded with slow jobs never
+    /// holds up another's.
+    struct Share {
+        Queue queue;            // claims from its config's name
+        std::size_t first;      // its first thread's index: the one that always claims
+        std::size_t threads;
+        std::size_t claim_batch;
+    };
     struct Runner {
-        std::size_t index;  // 0: the worker's first thread, the one that always claims
+        std::size_t index;
         std::string owner;
         ShmRunnerActivity* activity;
+        const Share* share;
+        bool first() const noexcept { return index == share->first; }
     };
 
     void work_loop(std::size_t index);
+    const Share& share_of(std::size_t index) const;
+    static std::vector<Share> make_shares(const Config& config, const Queue& queue);
     void housekeeping_loop();
     /// One round of housekeeping; `draining`: renew and settle only.
     void housekeep(Session& session, bool draining);
@@ -127,7 +142,8 @@ private:
     std::vector<std::string> working_ids() const;
 
     const Config& config_;
-    Queue queue_;
+    Queue queue_;  // for what is not a claim: completions, failures, leases
+    std::vector<Share> shares_;  // by thread index, in order
     RetryPolicy retry_;
     const TaskRegistry& tasks_;
     ShmWorkerSlot& slot_;

@@ -92,9 +92,9 @@ struct ShmWake {
     std::atomic<std::uint32_t> sequence;  // the futex word: bumped by every wake
     std::atomic<std::uint32_t> rouses;    // bumps that carried no news (a stop)
     std::atomic<std::uint32_t> sleepers;  // job threads asleep on `sequence`
-    std::atomic<std::uint32_t> reserved;
+    std::atomic<std::uint32_t> queues;    // the workers' queues; > 1: every wake wakes all
     std::atomic<std::uint64_t> due_ns;    // CLOCK_MONOTONIC of a future run_at (0: none)
-    std::atomic<std::uint64_t> queue_key; // which queue the workers take jobs from
+    std::atomic<std::uint64_t> queue_key; // which SQLite queue database the workers take jobs from
 };
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free &&
               sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));

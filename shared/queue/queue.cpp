@@ -189,7 +189,7 @@ void Queue::announce(Session& session, const std::string& queue, std::size_t job
                         {std::to_string(jobs) + " " + std::to_string(delay_ms) + " " + queue});
         return;
     }
-    if (queue != config_.name || local_wake_key_ == 0) return;  // not ours: found by a backstop poll
+    if (local_wake_key_ == 0) return;
     const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(jobs, UINT32_MAX));
     session.after_commit(
         [key = local_wake_key_, n, delay_ms] { WakeSignal::wake_local(key, n, delay_ms); });
@@ -241,6 +241,12 @@ std::int64_t Queue::retry_delay_ms(std::int64_t attempts) const {
     ceiling = std::min(ceiling, config_.retry_max_ms);
     if (ceiling <= 0) return 0;
     return std::uniform_int_distribution<std::int64_t>(0, ceiling)(jitter_engine());
+}
+
+Queue Queue::renamed(const std::string& name) const {
+    Queue copy = *this;
+    copy.config_.name = name;
+    return copy;
 }
 
 std::string Queue::enqueue(Session& session, const NewJob& job) const {

@@ -30,6 +30,9 @@ public:
     /// max_attempts_by_task: each configured task's default for new jobs.
     Queue(QueueConfig config, std::map<std::string, std::int64_t> max_attempts_by_task);
     static Queue from_config(const Config& config);
+    /// This queue under another name (what claim() takes from), sharing its
+    /// clock offset (sync_clock) and everything else.
+    Queue renamed(const std::string& name) const;
 
     /// Inserts one job in the caller's transaction (autobegun if none is open),
     /// so enqueuing commits or rolls back with the caller's work, and so does

@@ -62,6 +62,7 @@ bool WakeSignal::sleep(Ticket seen, std::chrono::milliseconds timeout,
         if (due != 0 && due <= t) {
             // A job noted due has come due: one sleeper takes it, the others sleep on.
             if (wake_.due_ns.compare_exchange_strong(due, 0, std::memory_order_acq_rel)) {
+                if (wake_.queues.load(std::memory_order_relaxed) > 1) wake(1);  // it may be another's
                 news = true;
                 break;
             }
@@ -78,6 +79,9 @@ bool WakeSignal::sleep(Ticket seen, std::chrono::milliseconds timeout,
 
 void WakeSignal::wake(std::uint32_t n) noexcept {
     if (n == 0) return;
+    // Sleepers of several queues share the word, and whose job this is is not
+    // known here: all of them look (a few empty claims, never a missed job).
+    if (wake_.queues.load(std::memory_order_relaxed) > 1) n = UINT32_MAX;
     wake_.sequence.fetch_add(1, std::memory_order_acq_rel);
     if (wake_.sleepers.load(std::memory_order_acquire) > 0)
         futex_wake(wake_.sequence, n > INT_MAX ? INT_MAX : static_cast<int>(n));
@@ -111,7 +115,7 @@ std::uint64_t WakeSignal::queue_key(const Config& config) {
     std::error_code error;
     std::filesystem::path path = std::filesystem::weakly_canonical(db->second.url.path, error);
     if (error) path = std::filesystem::absolute(db->second.url.path, error);
-    return fnv1a(path.string() + '\n' + config.queue.name);
+    return fnv1a(path.string());
 }
 
 void WakeSignal::wake_local(std::uint64_t key, std::uint32_t n, std::int64_t delay_ms) noexcept {

@@ -39,7 +39,8 @@ public:
     /// `stop` is set (after a rouse_all()). True when there is news.
     bool sleep(Ticket ticket, std::chrono::milliseconds timeout,
                const std::atomic<bool>& stop) noexcept;
-    /// New work: wakes up to `n` sleeping threads.
+    /// New work: wakes up to `n` sleeping threads (every one when the workers
+    /// serve several queues: ShmWake::queues).
     void wake(std::uint32_t n) noexcept;
     /// Wakes every sleeper without news: each checks its stop flag and sleeps on.
     void rouse_all() noexcept;
@@ -50,8 +51,9 @@ public:
     /// one noted meanwhile is found by the next claim or the backstop poll.)
     void note_due(std::uint64_t at_ns) noexcept;
 
-    /// Identifies a queue for local wakes: its SQLite file and queue name (0 for
-    /// PostgreSQL, whose enqueuers NOTIFY instead).
+    /// Identifies a queue database for local wakes: its SQLite file (0 for
+    /// PostgreSQL, whose enqueuers NOTIFY instead). Not the queue's name: a
+    /// supervisor may serve several, and a wake for another costs one claim.
     static std::uint64_t queue_key(const Config& config);
     /// Wakes `n` job threads (or notes `delay_ms` ahead when > 0) in every
     /// supervisor on this host whose workers take jobs from `key`. Best effort:
