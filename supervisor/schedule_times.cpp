@@ -70,7 +70,8 @@ ScheduleTimes::Due ScheduleTimes::due(std::int64_t last_ms, std::int64_t now_ms)
 
 std::string ScheduleTimes::describe() const {
     if (cron_) return "cron '" + schedule_.cron + "' in " + schedule_.timezone;
-    return "every " + std::to_string(schedule_.every_ms / 1000) + "s";
+    // append(): GCC 12 at -O3 warns (-Wrestrict) on "literal" + std::to_string().
+    return std::string("every ").append(std::to_string(schedule_.every_ms / 1000)).append("s");
 }
 
 }  // namespace dbsup

@@ -44,7 +44,9 @@ protected:
         });
         return out;
     }
-    static std::string key(std::int64_t at) { return "schedule:tick:" + std::to_string(at); }
+    static std::string key(std::int64_t at) {
+        return std::string("schedule:tick:").append(std::to_string(at));
+    }
 
     std::shared_ptr<ConnectionPool> pool_;
     std::unique_ptr<Session> session_;
