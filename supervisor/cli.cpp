@@ -120,7 +120,10 @@ int Cli::run(int argc, char** argv) {
     auto* retry = jobs->add_subcommand("retry", "a dead job (or --dead: all) back to available");
     retry->add_option("id", jo.id);
     retry->add_flag("--dead", jo.all_dead, "every dead job");
-    jobs->add_subcommand("cancel", "a waiting job to dead")->add_option("id", jo.id)->required();
+    jobs->add_subcommand("cancel", "a waiting job ends cancelled; a running one is stopped "
+                                   "by its worker and ends cancelled (never retried)")
+        ->add_option("id", jo.id)
+        ->required();
     jobs->add_subcommand("counts", "jobs by task and state");
     for (CLI::App* sub : jobs->get_subcommands({}))
         sub->add_flag("--json", jo.json, "JSON for scripts");

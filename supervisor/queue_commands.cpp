@@ -18,6 +18,7 @@
 #include "shared/db/database_manager.hpp"
 #include "shared/queue/queue.hpp"
 #include "shared/queue/queue_schema.hpp"
+#include "shared/queue/wake_signal.hpp"
 #include "supervisor/cli.hpp"
 #include "worker/task_registry.hpp"
 
@@ -57,10 +58,15 @@ std::int64_t parse_run_at_ms(const std::string& text) {
 
 std::string time_text(std::int64_t ms) { return ms == 0 ? "-" : utc_text(ms); }
 
+// A cancelled job is stored as dead; the operator sees which.
+std::string shown_state(const Job& j) {
+    return j.cancelled && j.state == "dead" ? "cancelled" : j.state;
+}
+
 json job_json(const Job& j) {
     return {{"id", j.id},          {"queue", j.queue},
             {"task", j.task},      {"payload", json::parse(j.payload, nullptr, false)},
-            {"state", j.state},    {"priority", j.priority},
+            {"state", shown_state(j)}, {"priority", j.priority},
             {"attempts", j.attempts}, {"max_attempts", j.max_attempts},
             {"run_at", time_text(j.run_at_ms)}, {"locked_by", j.locked_by},
             {"last_error", j.last_error}, {"created_at", time_text(j.created_at_ms)},
@@ -141,7 +147,7 @@ int print_jobs(const std::vector<Job>& jobs, bool as_json) {
                 "RUN AT", "LAST ERROR");
     for (const Job& j : jobs)
         std::printf("%-36s  %-16s  %-9s  %3lld/%-4lld  %-20s  %s\n", j.id.c_str(), j.task.c_str(),
-                    j.state.c_str(), static_cast<long long>(j.attempts),
+                    shown_state(j).c_str(), static_cast<long long>(j.attempts),
                     static_cast<long long>(j.max_attempts), time_text(j.run_at_ms).c_str(),
                     j.last_error.substr(0, 60).c_str());
     return kExitOk;
@@ -247,6 +253,7 @@ int QueueCommands::jobs(const Config& config, const JobsOptions& o) {
     if (QueueSchema::current_version(session) == 0)
         throw std::runtime_error("database '" + config.queue.database +
                                  "' has no queue tables yet: run dbsupervisor init-db");
+    QueueSchema::migrate(session);  // an older schema lacks what these commands read
     Queue queue = Queue::from_config(config);
     queue.sync_clock(session);  // retry makes jobs due now, on the database's clock
     if (o.action == "list") return print_jobs(queue.list(session, o.state, o.task, o.limit), o.json);
@@ -268,9 +275,17 @@ int QueueCommands::jobs(const Config& config, const JobsOptions& o) {
         std::cout << "job " << o.id << " is available again\n";
         return kExitOk;
     }
-    if (!queue.cancel(session, o.id))
-        throw std::runtime_error("job " + o.id + " is not available (only waiting jobs can be cancelled)");
-    std::cout << "job " << o.id << " cancelled\n";
+    switch (queue.cancel(session, o.id)) {
+        case Queue::Cancel::cancelled: std::cout << "job " << o.id << " cancelled\n"; break;
+        case Queue::Cancel::requested:
+            WakeSignal::announce_cancel_local();  // PostgreSQL's NOTIFY reaches other hosts
+            std::cout << "job " << o.id << " is running: its worker stops it, and it ends "
+                                           "cancelled (not retried)\n";
+            break;
+        case Queue::Cancel::none:
+            throw std::runtime_error("job " + o.id +
+                                     " is neither waiting nor running (or does not exist)");
+    }
     return kExitOk;
 }
 

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <string_view>
 #include <system_error>
 
 #include "config/password_resolver.hpp"
@@ -63,14 +64,15 @@ std::string message_of(pg_conn* conn) {
 
 }  // namespace
 
-QueueWaker::QueueWaker(const Config& config, ShmWake& wake)
+QueueWaker::QueueWaker(const Config& config, ShmHeader& header)
     : conninfo_(listen_conninfo(config)),
       queue_names_(served_queues(config)),
       woken_(woken(config)),
       listen_(!conninfo_.empty() && woken_),
       pooled_without_listen_(config.queue.wake == "auto" && !woken_),
       poll_interval_(config.queue.poll_interval_ms),
-      signal_(wake),
+      signal_(header.wake),
+      cancel_epoch_(header.cancel_epoch),
       stop_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     if (stop_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
     if (pooled_without_listen_)
@@ -130,7 +132,9 @@ bool QueueWaker::connect() {
         status = PQconnectPoll(conn_);
     }
     PGresult* result = status == PGRES_POLLING_OK
-                           ? PQexec(conn_, (std::string("LISTEN ") + Queue::kWakeChannel).c_str())
+                           ? PQexec(conn_, (std::string("LISTEN ") + Queue::kWakeChannel +
+                                            "; LISTEN " + Queue::kCancelChannel)
+                                               .c_str())
                            : nullptr;
     const bool ok = result && PQresultStatus(result) == PGRES_COMMAND_OK;
     PQclear(result);
@@ -159,6 +163,11 @@ bool QueueWaker::read_notifications(std::uint32_t& jobs_now) {
     if (PQconsumeInput(conn_) == 0 || PQstatus(conn_) == CONNECTION_BAD) return false;
     while (PGnotify* n = PQnotifies(conn_)) {
         ++notifications_;
+        if (std::string_view(n->relname) == Queue::kCancelChannel) {
+            cancel_epoch_.fetch_add(1, std::memory_order_acq_rel);  // workers look which
+            PQfreemem(n);
+            continue;
+        }
         std::istringstream payload(n->extra ? n->extra : "");
         std::uint64_t jobs = 0;
         std::int64_t delay_ms = 0;

@@ -38,7 +38,9 @@ public:
     static constexpr auto kBackstop = std::chrono::seconds(1);
 
     /// Starts the thread. @throws std::system_error when it cannot.
-    QueueWaker(const Config& config, ShmWake& wake);
+    /// header: the segment's wake word, and its cancel epoch, bumped for every
+    /// cancel request heard (Queue::kCancelChannel).
+    QueueWaker(const Config& config, ShmHeader& header);
     ~QueueWaker();
     QueueWaker(const QueueWaker&) = delete;
     QueueWaker& operator=(const QueueWaker&) = delete;
@@ -72,6 +74,7 @@ private:
     bool pooled_without_listen_;  // wake = "auto", but nothing to LISTEN on
     std::chrono::milliseconds poll_interval_;
     WakeSignal signal_;
+    std::atomic<std::uint64_t>& cancel_epoch_;
     int stop_fd_ = -1;  // an eventfd: stop() writes it
     pg_conn* conn_ = nullptr;  // the run() thread's
     bool warned_down_ = false;

@@ -96,7 +96,7 @@ Supervisor::Supervisor(Config config, std::string self_executable, std::string l
       slots_(ShmHeader::kMaxWorkers),
       queue_(config_),
       scheduler_(std::in_place, config_),
-      waker_(config_, segment_.header().wake),
+      waker_(config_, segment_.header()),
       health_(config_) {
     segment_.header().wake.queue_key.store(WakeSignal::queue_key(config_));
     segment_.header().wake.queues.store(static_cast<std::uint32_t>(queue_shares(config_).size()));

@@ -665,6 +665,66 @@ TEST_P(QueueE2ETest, PauseFromAnotherProcessHoldsEverySupervisorUntilResume) {
     }
 }
 
+// `jobs cancel` on a running job: its worker stops it (the built-in sleep
+// waits on its stop token, a command task's process group is killed, on
+// PostgreSQL a pg_sleep is cancelled on the server) and it ends cancelled, not retried; the worker goes on working.
+TEST_P(QueueE2ETest, CancellingARunningJobStopsItAndItEndsCancelled) {
+    const std::string toml = config("", "[tasks.server_sleep]\nsql = \"SELECT pg_sleep(30)\"\n"
+                                        "[tasks.program]\ncommand = [\"/bin/sleep\", \"30\"]\n");
+    TempDir dir;
+    std::ofstream(dir.path() / "c.toml") << toml;
+    const std::string cfg = "--config " + (dir.path() / "c.toml").string();
+    SupervisorProcess sup(dir, "", {"--workers", "1"}, {}, toml);
+    std::vector<std::pair<std::string, std::string>> cases = {{"sleep", R"({"ms": 30000})"},
+                                                              {"program", "{}"}};
+    if (is_postgres(GetParam())) cases.push_back({"server_sleep", "{}"});
+    for (const auto& [task, payload] : cases) {
+        enqueue(task, payload, 1, toml);
+        wait_for_counts([](auto& n) { return n["running"] == 1; }, 20s);
+        const std::string id = queue().list(*session_, "running", task, 1).at(0).id;
+        const auto asked = std::chrono::steady_clock::now();
+        const CommandRun cancel = run_command(cfg + " jobs cancel " + id);
+        ASSERT_EQ(cancel.exit_code, 0) << cancel.output;
+        EXPECT_NE(cancel.output.find("is running: its worker stops it"), std::string::npos)
+            << cancel.output;
+        std::optional<Job> job;
+        for (auto deadline = asked + 10s; std::chrono::steady_clock::now() < deadline;
+             std::this_thread::sleep_for(5ms)) {
+            job = queue().find(*session_, id);
+            if (job && job->state != "running") break;
+        }
+        const auto took = std::chrono::steady_clock::now() - asked;
+        std::cout << task << ": cancelled after "
+                  << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                  << " ms (with the CLI's start)\n";
+        ASSERT_TRUE(job);
+        EXPECT_EQ(job->state, "dead") << task << ": " << job->last_error;
+        EXPECT_TRUE(job->cancelled) << task;
+        EXPECT_EQ(job->attempts, 1) << task << ": retried";
+        EXPECT_EQ(job->last_error.rfind("cancelled by operator while running", 0), 0u)
+            << job->last_error;
+        EXPECT_LT(took, 1s) << task << ": took "
+                            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                            << " ms";
+        const CommandRun shown = run_command(cfg + " jobs show " + id);
+        EXPECT_NE(shown.output.find("\"state\": \"cancelled\""), std::string::npos) << shown.output;
+    }
+    if (is_postgres(GetParam())) {
+        EXPECT_EQ(scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'"),
+                  0) << "the cancelled statement still runs on the server";
+    }
+    // The worker and its connections are fine: the next job runs.
+    enqueue("record_event", R"({"kind": "after"})", 1, toml);
+    auto c = wait_for_counts([](auto& n) { return n["succeeded"] == 1; }, 10s);
+    EXPECT_EQ(c["succeeded"], 1) << describe(c);
+    const CommandRun again =
+        run_command(cfg + " jobs cancel " + queue().list(*session_, "succeeded", "", 1).at(0).id);
+    EXPECT_NE(again.exit_code, 0);
+    EXPECT_NE(again.output.find("is neither waiting nor running"), std::string::npos) << again.output;
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+}
+
 // Two queues in one supervisor, [queues.default] with two threads and
 // [queues.mail] with one: while default is flooded with 500 ms jobs, each mail
 // job starts at once, however long the flood's backlog.

@@ -93,10 +93,11 @@ int run_to_end(const std::vector<std::string>& command, const Job& job,
     // running() reaps the child once it has ended; polled, since Boost.Process 1.81's
     // wait_for is unreliable with other threads forking too.
     const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (child.running(error) && (timeout_ms <= 0 || Clock::now() < deadline))
+    while (child.running(error) && (timeout_ms <= 0 || Clock::now() < deadline) &&
+           !job.stop.stop_requested())
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     if (child.running(error)) {
-        timed_out = true;
+        timed_out = !job.stop.stop_requested();  // else an operator cancelled the job
         group.terminate(error);  // SIGKILL to the whole group: its children too
         child.wait(error);
     }

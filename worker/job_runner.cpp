@@ -45,7 +45,8 @@ const JobRunner::Share& JobRunner::share_of(std::size_t index) const {
 }
 
 JobRunner::JobRunner(const Config& config, const TaskRegistry& tasks, ShmWorkerSlot& slot,
-                     ShmWake& wake, std::string owner)
+                     ShmWake& wake, const std::atomic<std::uint64_t>& cancel_epoch,
+                     std::string owner)
     : config_(config),
       queue_(Queue::from_config(config)),
       shares_(make_shares(config, queue_)),
@@ -53,6 +54,8 @@ JobRunner::JobRunner(const Config& config, const TaskRegistry& tasks, ShmWorkerS
       tasks_(tasks),
       slot_(slot),
       signal_(wake),
+      cancel_epoch_(cancel_epoch),
+      running_(static_cast<std::size_t>(config.worker.threads)),
       owner_(std::move(owner)) {}
 
 JobRunner::~JobRunner() {
@@ -172,6 +175,7 @@ JobRunner::Claim JobRunner::run_tracked(Claim& claim, Session& queue_session,
     // Settled, or given up on (its failure could not be recorded): from now on
     // its lease runs out, and any worker may rescue it.
     track(claim.jobs, false);
+    running_.forget(claim.jobs);
     return next;
 }
 
@@ -229,6 +233,12 @@ JobRunner::Claim JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_s
                                         const Runner& runner, ClaimTuner& tuner, bool prefetch) {
     const std::int64_t now = queue_.db_now();
     tuner.order(jobs);
+    running_.begin(runner.index, jobs, queue_session);
+    struct EndRunning {
+        RunningJobs& running;
+        std::size_t thread;
+        ~EndRunning() { running.end(thread); }
+    } end_running{running_, runner.index};
     BatchTransaction batch(queue_session, runner.share->queue, runner.owner, kBatchWindow,
                            runner.activity);
     std::vector<std::pair<Job, BatchTransaction::Failure>> failures;
@@ -263,6 +273,10 @@ JobRunner::Claim JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_s
             return next;
         }
         const Job& job = jobs[i];
+        if (running_.cancelled(job.id)) {  // before it started: it never will
+            failures.push_back({job, {RunningJobs::kCancelled, true}});
+            continue;
+        }
         if (i + 1 < end && tuner.slow(job.task)) {  // the rest would wait for it: theirs to take
             give_back_from(i + 1);
             end = i + 1;
@@ -322,8 +336,17 @@ void JobRunner::run_job(const Job& job, Session& queue_session, const Runner& ru
     nlohmann::json payload = nlohmann::json::parse(job.payload, nullptr, false);
     if (!task || payload.is_discarded() || !payload.is_object())
         return on_failure(job, queue_session, owner, permanent_reason(job, task), true, 0);
+    if (running_.cancelled(job.id))
+        return on_failure(job, queue_session, owner, RunningJobs::kCancelled, true, 0);
     Session& session = DatabaseManager::instance().session(task->database);
     const bool same_database = task->database == config_.queue.database;
+    running_.use_session(runner.index, session);
+    struct BackToQueueSession {  // the batch's own statements run there
+        RunningJobs& running;
+        std::size_t thread;
+        Session& session;
+        ~BackToQueueSession() { running.use_session(thread, session); }
+    } back{running_, runner.index, queue_session};
     // A transient error (serialization failure, deadlock, busy, lost connection)
     // is retried here, within the job's own timeout, before it costs an attempt.
     std::optional<Clock::time_point> deadline;
@@ -333,7 +356,10 @@ void JobRunner::run_job(const Job& job, Session& queue_session, const Runner& ru
         {
             StartedMark mark(runner.activity, job.id);
             completed = retry_.run(
-                [&] { return try_job(job, *task, payload, session, same_database, deadline, owner); },
+                [&] {
+                    if (running_.cancelled(job.id)) throw PermanentJobError(RunningJobs::kCancelled);
+                    return try_job(job, *task, payload, session, same_database, deadline, owner);
+                },
                 deadline, [&](const Error&) { slot_.add(Counter::transactions_retried); });
         }
         if (!completed) {
@@ -416,9 +442,15 @@ void JobRunner::on_success(const Job& job, std::uint64_t run_ns) {
 }
 
 void JobRunner::on_failure(const Job& job, Session& queue_session, const std::string& owner,
-                           const std::string& error, bool permanent, std::uint64_t run_ns) {
+                           const std::string& reason, bool permanent, std::uint64_t run_ns) {
+    // Cancelled while it ran: whatever it failed with, it is not retried.
+    const bool cancelled = running_.cancelled(job.id);
+    const std::string error = cancelled && reason != RunningJobs::kCancelled
+                                  ? std::string(RunningJobs::kCancelled) + " (" + reason + ")"
+                                  : reason;
+    permanent = permanent || cancelled;
     try {
-        if (auto delay = SnoozeJob::requested_by(error)) {
+        if (auto delay = SnoozeJob::requested_by(error); delay && !cancelled) {
             if (queue_.snooze(queue_session, job, owner, delay->count()))
                 slot_.add(Counter::jobs_snoozed);
             return;
@@ -491,6 +523,7 @@ void JobRunner::settle_unsettled(Session& session) {
 
 void JobRunner::housekeeping_loop() {
     std::unique_ptr<Session> session;
+    std::uint64_t epoch_seen = cancel_epoch_.load();
     const auto every = std::chrono::milliseconds(std::max<std::int64_t>(
         100, std::min<std::int64_t>(config_.queue.lease_s * 1000 / 3, 5000)));
     for (;;) {
@@ -513,17 +546,39 @@ void JobRunner::housekeeping_loop() {
         } catch (const std::exception& e) {
             spdlog::warn("worker (pid {}): queue housekeeping failed: {}", getpid(), e.what());
         }
-        std::unique_lock lock(wake_mutex_);
-        wake_.wait_for(lock, every, [this, draining] {
-            return job_threads_running_ == 0 || (!draining && stopping_);
-        });
+        wait_for_round(every, draining, epoch_seen);
     }
     --threads_running_;
+}
+
+void JobRunner::wait_for_round(std::chrono::milliseconds every, bool draining,
+                               std::uint64_t& seen) {
+    // A cancel request is looked for this often: an atomic read, no query.
+    constexpr auto kCancelPoll = std::chrono::milliseconds(50);
+    const auto until = Clock::now() + every;
+    std::unique_lock lock(wake_mutex_);
+    for (auto now = Clock::now(); now < until; now = Clock::now()) {
+        const auto slice = std::min<Clock::duration>(kCancelPoll, until - now);
+        if (wake_.wait_for(lock, slice, [this, draining] {
+                return job_threads_running_ == 0 || (!draining && stopping_);
+            }))
+            return;
+        if (const std::uint64_t epoch = cancel_epoch_.load(); epoch != seen) {
+            seen = epoch;
+            return;  // a round now: it asks the database which jobs to stop
+        }
+    }
+}
+
+void JobRunner::stop_cancelled(Session& session) {
+    for (const std::string& id : running_.cancel(queue_.cancel_requested(session, working_ids())))
+        spdlog::info("worker (pid {}): job {} cancelled by operator: stopping it", getpid(), id);
 }
 
 void JobRunner::housekeep(Session& session, bool draining) {
     queue_.sync_clock(session);  // an NTP step or drift here is followed within a round
     queue_.renew(session, owner_, working_ids());
+    stop_cancelled(session);  // also what a cancel notice missed (another host, poll mode)
     settle_unsettled(session);
     if (draining) return;
     if (std::size_t n = queue_.rescue_expired(session)) {

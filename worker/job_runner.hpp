@@ -33,15 +33,17 @@
 #include "shared/queue/wake_signal.hpp"
 #include "shared/resilience/retry_policy.hpp"
 #include "worker/claim_tuner.hpp"
+#include "worker/running_jobs.hpp"
 #include "worker/task_registry.hpp"
 
 namespace dbsup {
 
 class JobRunner {
 public:
-    /// wake: the segment's, where idle threads sleep (see WakeSignal).
+    /// wake: the segment's, where idle threads sleep (see WakeSignal);
+    /// cancel_epoch: the segment's, moved when an operator cancels a running job.
     JobRunner(const Config& config, const TaskRegistry& tasks, ShmWorkerSlot& slot,
-              ShmWake& wake, std::string owner);
+              ShmWake& wake, const std::atomic<std::uint64_t>& cancel_epoch, std::string owner);
     ~JobRunner();
     JobRunner(const JobRunner&) = delete;
     JobRunner& operator=(const JobRunner&) = delete;
@@ -79,6 +81,11 @@ private:
     const Share& share_of(std::size_t index) const;
     static std::vector<Share> make_shares(const Config& config, const Queue& queue);
     void housekeeping_loop();
+    /// Waits for the next housekeeping round: `every`, or less when an
+    /// operator cancels a job (cancel_epoch_ moved from `seen`) or on a stop.
+    void wait_for_round(std::chrono::milliseconds every, bool draining, std::uint64_t& seen);
+    /// Stops the running jobs an operator cancelled (RunningJobs::cancel).
+    void stop_cancelled(Session& session);
     /// One round of housekeeping; `draining`: renew and settle only.
     void housekeep(Session& session, bool draining);
     /// A job's outcome that its thread could not record (the database was away
@@ -148,6 +155,8 @@ private:
     const TaskRegistry& tasks_;
     ShmWorkerSlot& slot_;
     WakeSignal signal_;
+    const std::atomic<std::uint64_t>& cancel_epoch_;
+    RunningJobs running_;
     std::string owner_;  // the worker's; each thread claims as Queue::runner_owner(owner_, i)
     std::atomic<bool> stopping_{false};
     std::atomic<std::size_t> threads_running_{0};

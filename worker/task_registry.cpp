@@ -1,8 +1,11 @@
 #include "worker/task_registry.hpp"
 
 #include <chrono>
+#include <condition_variable>
 #include <memory>
-#include <thread>
+#include <mutex>
+#include <stdexcept>
+#include <stop_token>
 
 #include "worker/command_task.hpp"
 #include "worker/named_sql.hpp"
@@ -77,11 +80,19 @@ constexpr std::int64_t kMaxSleepMs = 3'600'000;
 
 // Sleeps payload.ms, at most an hour: a drain waits for running jobs (up to
 // graceful_timeout_s), and a test job must not ask for more than that bound.
-void sleep_task(const Job&, const nlohmann::json& payload, Session&) {
+// Waits on the job's stop token, as a long C++ handler should: a cancelled
+// job stops at once instead of sleeping on.
+void sleep_task(const Job& job, const nlohmann::json& payload, Session&) {
     const auto ms = payload.value("ms", std::int64_t{0});
     if (ms < 0 || ms > kMaxSleepMs)
         throw PermanentJobError("sleep: ms must be from 0 to " + std::to_string(kMaxSleepMs));
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    std::mutex mutex;
+    std::condition_variable_any stopped;
+    std::unique_lock lock(mutex);
+    std::stop_token stop = job.stop;
+    if (stopped.wait_for(lock, stop, std::chrono::milliseconds(ms), [] { return false; }))
+        return;
+    if (stop.stop_requested()) throw std::runtime_error("sleep: stopped");
 }
 
 // The demo job of `run --demo N`: one real round trip to the queue's database.

@@ -173,7 +173,7 @@ int WorkerProcess::run(const std::string& shm_name, std::size_t slot_index,
         if (!check_databases(config, slot_index)) return exit_codes::kHandledError;
         if (auto code = test_exit_code(slot_index)) return *code;
         TaskRegistry tasks = TaskRegistry::from_config(config);
-        JobRunner runner(config, tasks, slot, segment.header().wake,
+        JobRunner runner(config, tasks, slot, segment.header().wake, segment.header().cancel_epoch,
                          Queue::owner_id(segment.header().supervisor_pid.load(), slot_index,
                                          static_cast<std::uint64_t>(getpid())));
         runner.start();

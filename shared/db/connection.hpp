@@ -50,6 +50,9 @@ public:
     virtual void execute_script(std::string_view sql) = 0;
     /// A cheap round trip; false (and broken() true) when the connection is dead.
     virtual bool ping() noexcept = 0;
+    /// Stops the statement running now, from any thread (the owner's one fails
+    /// with an error; the connection stays usable). Nothing when none runs.
+    virtual void cancel() noexcept = 0;
     virtual bool broken() const noexcept = 0;
     virtual bool in_transaction() const noexcept = 0;
     virtual std::string server_version() = 0;

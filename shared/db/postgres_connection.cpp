@@ -174,9 +174,14 @@ struct PostgresConnection::Handles {
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
         connection.inhibit_reactivation(true);
 #pragma GCC diagnostic pop
+        cancel = PQgetCancel(raw_connection(connection));
     }
+    ~Handles() { PQfreeCancel(cancel); }
+    Handles(const Handles&) = delete;
+    Handles& operator=(const Handles&) = delete;
     pqxx::connection connection;
     pqxx::nontransaction work{connection};  // declared after connection: destroyed first
+    PGcancel* cancel = nullptr;  // made here, on the owner's thread; PQcancel() is thread-safe
 };
 
 PostgresConnection::PostgresConnection(const std::string& database, const std::string& conninfo,
@@ -200,6 +205,12 @@ PostgresConnection::PostgresConnection(const std::string& database, const std::s
 }
 
 PostgresConnection::~PostgresConnection() = default;
+
+void PostgresConnection::cancel() noexcept {
+    // Blocks for a connection to the server (libpq 15): the caller's thread, never the owner's.
+    char why[256];
+    if (pq_ && pq_->cancel) PQcancel(pq_->cancel, why, sizeof why);
+}
 
 void PostgresConnection::track_transaction(std::string_view sql) noexcept {
     std::string word = first_word(sql);

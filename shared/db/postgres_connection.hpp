@@ -56,6 +56,7 @@ public:
     /// pending BEGIN with them.
     void execute_all(const std::vector<PendingStatement>& statements) override;
     void limit_transaction_time(std::chrono::milliseconds limit) override;
+    void cancel() noexcept override;
     /// The server process serving this connection (pg_backend_pid()).
     int backend_pid() const noexcept;
 

@@ -53,6 +53,7 @@ void Session::begin(Connection::BeginMode mode,
     ConnectionLease lease = pool_->acquire(holder_, deadline);
     lease->begin(mode);  // on failure the lease goes back (and is discarded if broken)
     if (deadline) lease->limit_transaction_time(time_left(*deadline));
+    std::lock_guard lock(lease_mutex_);
     lease_ = std::move(lease);
     if (observer_) began_at_ = std::chrono::steady_clock::now();
 }
@@ -187,7 +188,7 @@ void Session::execute_script(std::string_view sql) { connection().execute_script
 
 void Session::commit() {
     if (!lease_) return;
-    ConnectionLease lease = std::move(lease_);
+    ConnectionLease lease = take_lease();
     try {
         lease->commit();  // if it throws, the lease's destructor rolls back or discards
     } catch (...) {
@@ -201,8 +202,18 @@ void Session::rollback() noexcept {
     if (!lease_) return;
     // Giving the lease back rolls back an open transaction, or discards a
     // connection on which even ROLLBACK failed.
-    lease_.release();
+    take_lease().release();
     end_transaction(false);
+}
+
+ConnectionLease Session::take_lease() noexcept {
+    std::lock_guard lock(lease_mutex_);
+    return std::move(lease_);
+}
+
+void Session::cancel() noexcept {
+    std::lock_guard lock(lease_mutex_);  // the owner cannot give the connection back meanwhile
+    if (lease_) lease_->cancel();
 }
 
 void Session::end_transaction(bool committed) noexcept {

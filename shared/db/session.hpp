@@ -12,6 +12,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -76,6 +77,9 @@ public:
     /// Rolls back and gives the connection back. Never throws.
     void rollback() noexcept;
     bool in_transaction() const noexcept { return static_cast<bool>(lease_); }
+    /// From another thread: stops the statement this session's transaction is
+    /// running (Connection::cancel); nothing outside a transaction.
+    void cancel() noexcept;
     /// Runs `f` once the open transaction commits (dropped if it rolls back;
     /// at once when none is open). For what must not happen before the data
     /// is visible, such as waking a worker to claim it. `f` must not throw.
@@ -95,6 +99,7 @@ public:
 private:
     std::shared_ptr<ConnectionPool> pool_;
     void end_transaction(bool committed) noexcept;
+    ConnectionLease take_lease() noexcept;
     /// f() timed under label and its outcome told to the breaker.
     template <class F>
     decltype(auto) tracked(const QueryLabel& label, std::string_view sql, F&& f);
@@ -110,6 +115,7 @@ private:
     std::string holder_;
     QueryObserver* observer_;
     ConnectionLease lease_;
+    std::mutex lease_mutex_;  // lease_ changes vs cancel() from another thread
     std::chrono::steady_clock::time_point began_at_;
     std::vector<std::function<void()>> after_commit_;
 };

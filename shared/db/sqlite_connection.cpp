@@ -318,4 +318,6 @@ bool SqliteConnection::in_transaction() const noexcept {
 
 std::string SqliteConnection::server_version() { return std::string("SQLite ") + sqlite3_libversion(); }
 
+void SqliteConnection::cancel() noexcept { sqlite3_interrupt(db_); }
+
 }  // namespace dbsup

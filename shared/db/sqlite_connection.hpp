@@ -26,6 +26,8 @@ public:
     Result execute(std::string_view sql, const Params& params) override;
     void execute_script(std::string_view sql) override;
     bool ping() noexcept override;
+    /// sqlite3_interrupt(): thread-safe while the connection is open.
+    void cancel() noexcept override;
     bool broken() const noexcept override { return broken_; }
     bool in_transaction() const noexcept override;
     std::string server_version() override;

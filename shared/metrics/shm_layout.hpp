@@ -101,7 +101,7 @@ static_assert(std::atomic<std::uint32_t>::is_always_lock_free &&
 
 struct ShmHeader {
     static constexpr std::uint64_t kMagic = 0x7075736264627364ULL;  // "dsbdbsup"
-    static constexpr std::uint64_t kLayoutVersion = 8;
+    static constexpr std::uint64_t kLayoutVersion = 9;
     static constexpr std::size_t kMaxWorkers = 256;
     static constexpr std::size_t kMaxConfigBytes = 64 * 1024;
 
@@ -112,6 +112,10 @@ struct ShmHeader {
     std::atomic<std::uint64_t> slot_count;
     std::atomic<std::uint64_t> supervisor_pid;
     ShmWake wake;
+    // Bumped when an operator cancels a running job (`jobs cancel`, or the
+    // supervisor hearing Queue::kCancelChannel): each worker then asks the
+    // database which of its running jobs to stop.
+    std::atomic<std::uint64_t> cancel_epoch;
     // The resolved configuration in two buffers: a reload writes the one not in
     // use, then publishes it with a release store of config_index, so a worker
     // starting meanwhile reads a whole configuration, old or new.

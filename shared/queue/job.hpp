@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <stop_token>
 #include <string>
 
 namespace dbsup {
@@ -33,7 +34,7 @@ struct Job {
     std::string queue;
     std::string task;
     std::string payload;
-    std::string state;  // available, running, succeeded, dead
+    std::string state;  // available, running, succeeded, dead (cancelled: see cancelled)
     std::int64_t priority = 0;
     std::int64_t run_at_ms = 0;
     std::int64_t attempts = 0;  // including the one running now
@@ -43,6 +44,12 @@ struct Job {
     std::string last_error;
     std::int64_t created_at_ms = 0;
     std::int64_t finished_at_ms = 0;
+    /// An operator cancelled it (`jobs cancel`): it ended, or will end, dead.
+    /// Read by find() and list() only.
+    bool cancelled = false;
+    /// While it runs: requested when an operator cancels it. A long C++
+    /// handler checks stop.stop_requested() (or registers a std::stop_callback).
+    std::stop_token stop;
 };
 
 }  // namespace dbsup

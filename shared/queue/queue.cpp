@@ -703,24 +703,38 @@ std::map<std::string, std::map<std::string, std::int64_t>> Queue::counts_by_task
     return out;
 }
 
+namespace {
+
+// For the operator's commands: the columns of job_of() and whether it was cancelled.
+const std::string kShownColumns =
+    std::string(kColumns) + ", CASE WHEN cancelled_at IS NULL THEN 0 ELSE 1 END";
+
+std::vector<Job> shown_jobs(const Result& result) {
+    std::vector<Job> jobs = jobs_of(result);
+    for (std::size_t i = 0; i < jobs.size(); ++i)
+        jobs[i].cancelled = result.rows[i].get<std::int64_t>(14) == 1;
+    return jobs;
+}
+
+}  // namespace
+
 std::optional<Job> Queue::find(Session& session, const std::string& id) const {
     Result r = session.transact([&](Session& s) {
-        return s.execute(std::string("SELECT ") + kColumns + " FROM dbsup_jobs WHERE id = $1",
-                         {id});
+        return s.execute("SELECT " + kShownColumns + " FROM dbsup_jobs WHERE id = $1", {id});
     });
     if (r.empty()) return std::nullopt;
-    return job_of(r[0]);
+    return shown_jobs(r).front();
 }
 
 std::vector<Job> Queue::list(Session& session, const std::string& state, const std::string& task,
                              std::int64_t limit) const {
     Result r = session.transact([&](Session& s) {
-        return s.execute(std::string("SELECT ") + kColumns +
+        return s.execute("SELECT " + kShownColumns +
                              " FROM dbsup_jobs WHERE ($1 = '' OR state = $1) AND "
                              "($2 = '' OR task = $2) ORDER BY created_at DESC, id DESC LIMIT $3",
                          {state, task, limit});
     });
-    return jobs_of(r);
+    return shown_jobs(r);
 }
 
 namespace {
@@ -731,7 +745,7 @@ std::size_t make_available(Session& s, std::int64_t now, const std::string& wher
                            const Value& param) {
     return static_cast<std::size_t>(
         s.execute("UPDATE dbsup_jobs SET state = 'available', attempts = 0, run_at = $1, "
-                  "finished_at = NULL, updated_at = $1 WHERE " + where,
+                  "finished_at = NULL, cancelled_at = NULL, updated_at = $1 WHERE " + where,
                   {now, param})
             .affected_rows);
 }
@@ -755,14 +769,37 @@ std::size_t Queue::retry_all_dead(Session& session) const {
     });
 }
 
-bool Queue::cancel(Session& session, const std::string& id) const {
+Queue::Cancel Queue::cancel(Session& session, const std::string& id) const {
     const std::int64_t now = db_now();
     return session.transact([&](Session& s) {
-               return s.execute("UPDATE dbsup_jobs SET state = 'dead', last_error = "
-                                "'cancelled by operator', finished_at = $2, updated_at = $2 "
-                                "WHERE id = $1 AND state = 'available'",
-                                {id, now});
-           }).affected_rows == 1;
+        if (s.execute("UPDATE dbsup_jobs SET state = 'dead', last_error = "
+                      "'cancelled by operator', finished_at = $2, cancelled_at = $2, "
+                      "updated_at = $2 WHERE id = $1 AND state = 'available'",
+                      {id, now})
+                .affected_rows == 1)
+            return Cancel::cancelled;
+        if (s.execute("UPDATE dbsup_jobs SET cancelled_at = $2 "
+                      "WHERE id = $1 AND state = 'running' AND cancelled_at IS NULL",
+                      {id, now})
+                .affected_rows == 0)
+            return Cancel::none;
+        if (s.backend() == Backend::postgresql)  // every supervisor on the database hears it
+            s.execute(std::string("SELECT pg_notify('") + kCancelChannel + "', $1)", {id});
+        return Cancel::requested;
+    });
+}
+
+std::vector<std::string> Queue::cancel_requested(Session& session,
+                                                 const std::vector<std::string>& ids) const {
+    std::vector<std::string> out;
+    if (ids.empty()) return out;
+    Result r = session.transact([&](Session& s) {
+        return s.execute("SELECT id FROM dbsup_jobs WHERE " + id_in(s.backend(), 1) +
+                             " AND cancelled_at IS NOT NULL",
+                         {id_list(s.backend(), ids)});
+    });
+    for (const Row& row : r.rows) out.push_back(row.get<std::string>(0));
+    return out;
 }
 
 }  // namespace dbsup

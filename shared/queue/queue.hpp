@@ -160,8 +160,16 @@ public:
     bool retry(Session& session, const std::string& id) const;
     /// Every dead job back to available with fresh attempts; commits. How many.
     std::size_t retry_all_dead(Session& session) const;
-    /// An available job to dead with "cancelled by operator"; commits.
-    bool cancel(Session& session, const std::string& id) const;
+    enum class Cancel { cancelled, requested, none };
+    /// An available job to dead with "cancelled by operator" (cancelled); a
+    /// running one marked for its worker to stop (requested: NOTIFY on
+    /// kCancelChannel on PostgreSQL); else none. Commits.
+    Cancel cancel(Session& session, const std::string& id) const;
+    /// The channel a cancel request for a running job is announced on (payload: its id).
+    static constexpr const char* kCancelChannel = "dbsup_cancel";
+    /// Which of these jobs an operator asked to cancel; commits.
+    std::vector<std::string> cancel_requested(Session& session,
+                                              const std::vector<std::string>& ids) const;
 
     /// How long a job waits after its n-th failed attempt: full jitter over
     /// retry_base_ms * 2^(n-1), capped at retry_max_ms.

@@ -187,9 +187,15 @@ std::vector<std::string> migration_6(Backend) {
             "updated_at BIGINT NOT NULL)"};
 }
 
+// Cancelling a running job: the operator's request, which the job's worker
+// acts on; a cancelled job ends dead with it set (`jobs` shows "cancelled").
+std::vector<std::string> migration_7(Backend) {
+    return {"ALTER TABLE dbsup_jobs ADD COLUMN cancelled_at BIGINT"};
+}
+
 using Migration = std::vector<std::string> (*)(Backend);
 const std::vector<Migration> kMigrations = {migration_1, migration_2, migration_3, migration_4,
-                                           migration_5, migration_6};
+                                           migration_5, migration_6, migration_7};
 
 void lock_schema(Session& session) {
     if (session.backend() == Backend::postgresql)

@@ -118,22 +118,40 @@ std::uint64_t WakeSignal::queue_key(const Config& config) {
     return fnv1a(path.string());
 }
 
-void WakeSignal::wake_local(std::uint64_t key, std::uint32_t n, std::int64_t delay_ms) noexcept {
-    if (key == 0 || n == 0) return;
+namespace {
+
+// Every supervisor's segment on this host that can be opened. Best effort:
+// another user's segment, or one going away, is skipped (its backstop poll,
+// or its workers' next lease renewal, finds what it missed).
+template <class F>
+void each_local_segment(F&& f) noexcept {
     for (const std::string& name : ShmSegment::list_names()) {
         try {
             ShmSegment segment = ShmSegment::attach(name);
-            ShmWake& wake = segment.header().wake;
-            if (wake.queue_key.load(std::memory_order_acquire) != key) continue;
-            WakeSignal signal(wake);
-            if (delay_ms > 0)
-                signal.note_due(monotonic_ns() + static_cast<std::uint64_t>(delay_ms) * 1'000'000);
-            else
-                signal.wake(n);
+            f(segment.header());
         } catch (const std::exception&) {
-            // Another user's segment, or one going away: its backstop poll finds the jobs.
         }
     }
+}
+
+}  // namespace
+
+void WakeSignal::wake_local(std::uint64_t key, std::uint32_t n, std::int64_t delay_ms) noexcept {
+    if (key == 0 || n == 0) return;
+    each_local_segment([&](ShmHeader& header) {
+        if (header.wake.queue_key.load(std::memory_order_acquire) != key) return;
+        WakeSignal signal(header.wake);
+        if (delay_ms > 0)
+            signal.note_due(monotonic_ns() + static_cast<std::uint64_t>(delay_ms) * 1'000'000);
+        else
+            signal.wake(n);
+    });
+}
+
+void WakeSignal::announce_cancel_local() noexcept {
+    each_local_segment([](ShmHeader& header) {
+        header.cancel_epoch.fetch_add(1, std::memory_order_acq_rel);
+    });
 }
 
 }  // namespace dbsup

@@ -59,6 +59,9 @@ public:
     /// supervisor on this host whose workers take jobs from `key`. Best effort:
     /// a segment that cannot be opened is skipped (the backstop poll finds the jobs).
     static void wake_local(std::uint64_t key, std::uint32_t n, std::int64_t delay_ms) noexcept;
+    /// An operator cancelled a running job: tells the workers of every
+    /// supervisor on this host to look which of their jobs (ShmHeader::cancel_epoch).
+    static void announce_cancel_local() noexcept;
 
 private:
     ShmWake& wake_;

@@ -1,0 +1,58 @@
+#include "worker/running_jobs.hpp"
+
+#include <algorithm>
+
+namespace dbsup {
+
+void RunningJobs::begin(std::size_t thread, std::vector<Job>& jobs, Session& session) {
+    std::lock_guard lock(mutex_);
+    Thread& t = threads_.at(thread);
+    t.stop = std::stop_source();  // a fresh one: the last claim's may have been requested
+    t.session = &session;
+    t.ids.clear();
+    for (Job& job : jobs) {
+        job.stop = t.stop.get_token();
+        t.ids.push_back(job.id);
+    }
+}
+
+void RunningJobs::use_session(std::size_t thread, Session& session) {
+    std::lock_guard lock(mutex_);
+    threads_.at(thread).session = &session;
+}
+
+void RunningJobs::end(std::size_t thread) {
+    std::lock_guard lock(mutex_);
+    Thread& t = threads_.at(thread);
+    t.ids.clear();
+    t.session = nullptr;
+}
+
+std::vector<std::string> RunningJobs::cancel(const std::vector<std::string>& ids) {
+    std::vector<std::string> fresh;
+    std::lock_guard lock(mutex_);
+    for (const std::string& id : ids)
+        if (cancelled_.insert(id).second) fresh.push_back(id);
+    for (Thread& t : threads_) {
+        const bool hit = std::any_of(fresh.begin(), fresh.end(), [&](const std::string& id) {
+            return std::find(t.ids.begin(), t.ids.end(), id) != t.ids.end();
+        });
+        if (!hit) continue;
+        t.stop.request_stop();
+        // Under the lock: the thread cannot end (and give its connection back) meanwhile.
+        if (t.session) t.session->cancel();
+    }
+    return fresh;
+}
+
+bool RunningJobs::cancelled(const std::string& id) const {
+    std::lock_guard lock(mutex_);
+    return cancelled_.count(id) > 0;
+}
+
+void RunningJobs::forget(const std::vector<Job>& jobs) {
+    std::lock_guard lock(mutex_);
+    for (const Job& job : jobs) cancelled_.erase(job.id);
+}
+
+}  // namespace dbsup

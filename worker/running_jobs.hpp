@@ -1,0 +1,53 @@
+// Which jobs each job thread of a worker is running, and on which session, so
+// that an operator's cancel request (found by housekeeping, on its own
+// thread) can stop them where they are: the stop token their handlers see
+// (Job::stop) is requested, and the statement their session runs is
+// cancelled on the server. A cancelled job is then failed for good, never
+// retried, and its remaining work never started.
+#pragma once
+
+#include <cstddef>
+#include <mutex>
+#include <stop_token>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "shared/db/session.hpp"
+#include "shared/queue/job.hpp"
+
+namespace dbsup {
+
+class RunningJobs {
+public:
+    /// The last_error prefix of a job cancelled while it ran.
+    static constexpr const char* kCancelled = "cancelled by operator while running";
+
+    explicit RunningJobs(std::size_t threads) : threads_(threads) {}
+
+    /// Thread `thread` starts on `jobs` (their stop tokens are set here), on `session`.
+    void begin(std::size_t thread, std::vector<Job>& jobs, Session& session);
+    /// Its statements now run on `session` (a task on another database).
+    void use_session(std::size_t thread, Session& session);
+    void end(std::size_t thread);
+    /// Marks these jobs cancelled and stops the threads running any of them
+    /// (Session::cancel blocks for a round trip: call it off the job threads).
+    /// Returns the ids newly cancelled.
+    std::vector<std::string> cancel(const std::vector<std::string>& ids);
+    bool cancelled(const std::string& id) const;
+    /// These jobs are done with: their marks go.
+    void forget(const std::vector<Job>& jobs);
+
+private:
+    struct Thread {
+        std::vector<std::string> ids;
+        Session* session = nullptr;
+        std::stop_source stop;
+    };
+
+    mutable std::mutex mutex_;
+    std::vector<Thread> threads_;
+    std::unordered_set<std::string> cancelled_;
+};
+
+}  // namespace dbsup
