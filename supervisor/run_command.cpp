@@ -56,11 +56,12 @@ void check_connection_capacity(const Config& config) {
     for (const auto& [name, db] : config.databases) {
         if (db.url.backend != Backend::postgresql || db.transaction_pooled()) continue;
         const std::int64_t housekeeping = name == config.queue.database ? 1 : 0;
-        // The supervisor's own LISTEN connection (QueueWaker).
+        // The supervisor's own LISTEN connection (QueueWaker), and its scheduler's.
         const std::int64_t listener = housekeeping && config.queue.wake == "auto" ? 1 : 0;
+        const std::int64_t scheduler = housekeeping && !config.schedules.empty() ? 1 : 0;
         std::int64_t needed =
             config.supervisor.workers * (db.pool_size + db.max_overflow + housekeeping) +
-            listener;
+            listener + scheduler;
         Result r;
         try {
             r = DatabaseManager::instance().transact(name, [](Session& s) {
