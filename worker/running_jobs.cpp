@@ -33,6 +33,7 @@ std::vector<std::string> RunningJobs::cancel(const std::vector<std::string>& ids
     std::lock_guard lock(mutex_);
     for (const std::string& id : ids)
         if (cancelled_.insert(id).second) fresh.push_back(id);
+    if (!fresh.empty()) any_cancelled_.store(true, std::memory_order_release);
     for (Thread& t : threads_) {
         const bool hit = std::any_of(fresh.begin(), fresh.end(), [&](const std::string& id) {
             return std::find(t.ids.begin(), t.ids.end(), id) != t.ids.end();
@@ -46,6 +47,7 @@ std::vector<std::string> RunningJobs::cancel(const std::vector<std::string>& ids
 }
 
 bool RunningJobs::cancelled(const std::string& id) const {
+    if (!any_cancelled_.load(std::memory_order_acquire)) return false;
     std::lock_guard lock(mutex_);
     return cancelled_.count(id) > 0;
 }
@@ -53,6 +55,7 @@ bool RunningJobs::cancelled(const std::string& id) const {
 void RunningJobs::forget(const std::vector<Job>& jobs) {
     std::lock_guard lock(mutex_);
     for (const Job& job : jobs) cancelled_.erase(job.id);
+    if (cancelled_.empty()) any_cancelled_.store(false, std::memory_order_release);
 }
 
 }  // namespace dbsup

@@ -6,6 +6,7 @@
 // retried, and its remaining work never started.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <mutex>
 #include <stop_token>
@@ -48,6 +49,8 @@ private:
     mutable std::mutex mutex_;
     std::vector<Thread> threads_;
     std::unordered_set<std::string> cancelled_;
+    // cancelled() is asked for every job: without a cancel, no lock.
+    std::atomic<bool> any_cancelled_{false};
 };
 
 }  // namespace dbsup
