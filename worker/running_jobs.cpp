@@ -9,11 +9,9 @@ void RunningJobs::begin(std::size_t thread, std::vector<Job>& jobs, Session& ses
     Thread& t = threads_.at(thread);
     t.stop = std::stop_source();  // a fresh one: the last claim's may have been requested
     t.session = &session;
-    t.ids.clear();
-    for (Job& job : jobs) {
-        job.stop = t.stop.get_token();
-        t.ids.push_back(job.id);
-    }
+    t.jobs = &jobs;
+    const std::stop_token token = t.stop.get_token();
+    for (Job& job : jobs) job.stop = token;
 }
 
 void RunningJobs::use_session(std::size_t thread, Session& session) {
@@ -24,7 +22,7 @@ void RunningJobs::use_session(std::size_t thread, Session& session) {
 void RunningJobs::end(std::size_t thread) {
     std::lock_guard lock(mutex_);
     Thread& t = threads_.at(thread);
-    t.ids.clear();
+    t.jobs = nullptr;
     t.session = nullptr;
 }
 
@@ -35,8 +33,8 @@ std::vector<std::string> RunningJobs::cancel(const std::vector<std::string>& ids
         if (cancelled_.insert(id).second) fresh.push_back(id);
     if (!fresh.empty()) any_cancelled_.store(true, std::memory_order_release);
     for (Thread& t : threads_) {
-        const bool hit = std::any_of(fresh.begin(), fresh.end(), [&](const std::string& id) {
-            return std::find(t.ids.begin(), t.ids.end(), id) != t.ids.end();
+        const bool hit = t.jobs && std::any_of(t.jobs->begin(), t.jobs->end(), [&](const Job& j) {
+            return std::find(fresh.begin(), fresh.end(), j.id) != fresh.end();
         });
         if (!hit) continue;
         t.stop.request_stop();

@@ -26,7 +26,8 @@ public:
 
     explicit RunningJobs(std::size_t threads) : threads_(threads) {}
 
-    /// Thread `thread` starts on `jobs` (their stop tokens are set here), on `session`.
+    /// Thread `thread` starts on `jobs` (their stop tokens are set here), on
+    /// `session`; `jobs` must outlive the matching end().
     void begin(std::size_t thread, std::vector<Job>& jobs, Session& session);
     /// Its statements now run on `session` (a task on another database).
     void use_session(std::size_t thread, Session& session);
@@ -41,7 +42,7 @@ public:
 
 private:
     struct Thread {
-        std::vector<std::string> ids;
+        const std::vector<Job>* jobs = nullptr;  // the caller's claim, until end(): not copied
         Session* session = nullptr;
         std::stop_source stop;
     };
