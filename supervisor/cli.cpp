@@ -11,6 +11,7 @@
 #include "supervisor/analyze_command.hpp"
 #include "supervisor/check_config_command.hpp"
 #include "supervisor/health_command.hpp"
+#include "shared/library_versions.hpp"
 #include "shared/log_file.hpp"
 #include "supervisor/queue_commands.hpp"
 #include "supervisor/schedules_command.hpp"
@@ -50,7 +51,9 @@ Config Cli::load_config(const Overrides& overrides) {
 int Cli::run(int argc, char** argv) {
     CLI::App app{"dbsupervisor: a pre-fork supervisor for database workers.\n" +
                  std::string(kSignals)};
-    app.set_version_flag("--version", "dbsupervisor 0.1.0");
+    app.set_version_flag("-V,--version", [] {
+        return "dbsupervisor " DBSUP_VERSION "\n" + library_versions();
+    });
     Overrides overrides;
     std::string log_level = "info";
     app.add_option("-c,--config", overrides.config_path,
@@ -81,6 +84,10 @@ int Cli::run(int argc, char** argv) {
     app.add_option("--metrics-listen", metrics_listen,
                    "run: serve /metrics and /healthz over HTTP on [HOST:]PORT (loopback "
                    "unless HOST is given)");
+    bool no_migrate = false;
+    app.add_flag("--no-migrate", no_migrate,
+                 "run: refuse to start on an outdated queue schema instead of upgrading it "
+                 "(rolling deploys: upgrade once with init-db)");
     std::int64_t demo_jobs = 0;
     app.add_option("--demo", demo_jobs, "run: enqueue this many demo jobs first")
         ->check(CLI::Range(std::int64_t{0}, std::int64_t{100'000'000}));
@@ -194,7 +201,7 @@ int Cli::run(int argc, char** argv) {
         return RunCommand::run(load_config(overrides),
                                {demo_jobs, log_file, log_level,
                                 [overrides] { return load_config(overrides); },
-                                metrics_listen});
+                                metrics_listen, !no_migrate});
     } catch (const ConfigError& e) {
         for (const auto& d : e.diagnostics()) std::cerr << "error: " << d.to_string() << "\n";
         return kExitUsage;

@@ -121,13 +121,27 @@ void check_poolers(const Config& config) {
     }
 }
 
+// --no-migrate: several versions run side by side during a rolling deploy, so
+// only the operator's init-db changes the schema; an older one is refused.
+std::int64_t require_current_schema(const Config& config, Session& session) {
+    const std::int64_t version = QueueSchema::current_version(session);
+    if (version < QueueSchema::latest_version())
+        throw Error(ErrorCode::usage,
+                    "the queue schema is at version " + std::to_string(version) +
+                        ", this binary needs " + std::to_string(QueueSchema::latest_version()) +
+                        " and --no-migrate forbids upgrading it: run `dbsupervisor init-db`",
+                    config.queue.database);
+    return QueueSchema::migrate(session);  // refuses a newer schema; adds nothing
+}
+
 // The queue's tables are created or upgraded before any worker claims a job.
-void prepare_queue(const Config& config, std::int64_t demo_jobs) {
+void prepare_queue(const Config& config, std::int64_t demo_jobs, bool migrate) {
     DatabaseManager::instance().init_worker(config.databases, "dbsupervisor/supervisor");
     check_poolers(config);
     check_connection_capacity(config);
     Session& session = DatabaseManager::instance().session(config.queue.database);
-    std::int64_t version = QueueSchema::migrate(session);
+    std::int64_t version =
+        migrate ? QueueSchema::migrate(session) : require_current_schema(config, session);
     spdlog::info("queue: database '{}', schema version {}", config.queue.database, version);
     if (demo_jobs <= 0) return;
     Queue queue = Queue::from_config(config);
@@ -155,7 +169,7 @@ int RunCommand::run(const Config& config, const RunOptions& options) {
     Pidfile pidfile(config.supervisor.pidfile);
     if (!verify(config)) return kExitFailure;
     try {
-        prepare_queue(config, options.demo_jobs);
+        prepare_queue(config, options.demo_jobs, options.migrate);
     } catch (const Error& e) {
         spdlog::error("queue: {}", e.what());
         return e.code() == ErrorCode::usage ? kExitUsage : kExitFailure;

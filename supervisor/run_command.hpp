@@ -15,6 +15,7 @@ struct RunOptions {
     std::string log_level = "info";
     std::function<Config()> reload;  // SIGHUP: the configuration read again
     std::string metrics_listen;      // "[HOST:]PORT": serve /metrics and /healthz there
+    bool migrate = true;             // false: an outdated queue schema is an error, not upgraded
 };
 
 class RunCommand {

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <regex>
 
 #include "tests/support/supervisor_process.hpp"
 
@@ -123,6 +124,43 @@ TEST(RunCli, VerifiesTheDatabasesFirst) {
     CommandRun bad = run("--workers 2", "DATABASE_NAME=/nonexistent-dir/x.db");
     EXPECT_EQ(bad.exit_code, 1) << bad.output;
     EXPECT_NE(bad.output.find("database 'main' unusable"), std::string::npos) << bad.output;
+}
+
+TEST(RunCli, VersionNamesTheBackendLibrariesItRunsWith) {
+    for (const char* flag : {"--version", "-V"}) {
+        CommandRun r = run(flag);
+        EXPECT_EQ(r.exit_code, 0) << r.output;
+        EXPECT_TRUE(std::regex_search(r.output, std::regex("^dbsupervisor [0-9]+\\.[0-9]+\\.[0-9]+\n")))
+            << r.output;
+        EXPECT_TRUE(std::regex_search(r.output, std::regex("libpq [0-9]+\\.[0-9]+, libpqxx [0-9.]+, "
+                                                           "SQLite 3\\.[0-9.]+, Boost 1\\.")))
+            << r.output;
+    }
+}
+
+// A rolling deploy: the new binary must not upgrade the schema under old ones.
+TEST(RunCli, NoMigrateRefusesAnOutdatedSchemaAndRunsOnACurrentOne) {
+    TempDir dir;
+    const std::string db = (dir.path() / "x.db").string();
+    const std::string env = "DATABASE_NAME=" + db;
+    const std::string args = "run --no-migrate --workers 1 --stats-file " +
+                             (dir.path() / "stats.json").string();
+    CommandRun refused = run(args, env);
+    EXPECT_EQ(refused.exit_code, 2) << refused.output;
+    EXPECT_NE(refused.output.find("the queue schema is at version 0, this binary needs"),
+              std::string::npos)
+        << refused.output;
+    EXPECT_NE(refused.output.find("run `dbsupervisor init-db`"), std::string::npos);
+    FILE* tables = popen(("sqlite3 " + db + " \"SELECT count(*) FROM sqlite_master\"").c_str(), "r");
+    char count[16] = {};
+    ASSERT_NE(std::fgets(count, sizeof count, tables), nullptr);
+    pclose(tables);
+    EXPECT_STREQ(count, "0\n") << "--no-migrate created tables";
+
+    ASSERT_EQ(run("init-db", env).exit_code, 0);
+    CommandRun ok = run(args, env + " timeout --preserve-status -s TERM 3");
+    EXPECT_EQ(ok.exit_code, 0) << ok.output;
+    EXPECT_NE(ok.output.find("schema version"), std::string::npos) << ok.output;
 }
 
 }  // namespace
