@@ -82,10 +82,9 @@ std::string Supervisor::clean_and_name() {
     return ShmSegment::name_for(getpid());
 }
 
-Supervisor::Supervisor(Config config, std::string self_executable, std::string log_file,
+Supervisor::Supervisor(Config config, std::string log_file,
                        std::string log_level, std::function<Config()> reload)
     : config_(std::move(config)),
-      self_(std::move(self_executable)),
       log_file_(std::move(log_file)),
       log_level_(std::move(log_level)),
       reload_(std::move(reload)),
@@ -384,8 +383,11 @@ void Supervisor::spawn(std::size_t index) {
                                  std::to_string(index), "--generation",
                                  std::to_string(s.generation)});
         segment_.reserve_slot(index);
-        bp::child child(bp::exe = self_, bp::args = args,
-                        bp::extend::on_exec_setup = [](auto&) {
+        // argv[0] is the path, not /proc/self/fd/N, so ps shows what runs.
+        char* argv0 = self_.path().empty() ? nullptr : const_cast<char*>(self_.path().c_str());
+        bp::child child(bp::exe = self_.exec_path(), bp::args = args,
+                        bp::extend::on_exec_setup = [argv0](auto& exec) {
+                            if (argv0) const_cast<char**>(exec.cmd_line)[0] = argv0;  // the child's copy
                             child_setup::close_on_exec_above_stderr();
                         });
         s.pid = child.id();
@@ -393,7 +395,7 @@ void Supervisor::spawn(std::size_t index) {
         s.started_at = Clock::now();
         spdlog::info("worker {} (pid {}) spawned, generation {}", index, s.pid, s.generation);
     } catch (const std::exception& e) {
-        spdlog::error("worker {}: cannot spawn {}: {}", index, self_, e.what());
+        spdlog::error("worker {}: cannot spawn {}: {}", index, self_.path(), e.what());
         s.next_spawn_at = Clock::now() + std::chrono::seconds(1);
     }
 }

@@ -22,6 +22,7 @@
 #include "supervisor/progress_line.hpp"
 #include "supervisor/queue_keeper.hpp"
 #include "supervisor/scheduler.hpp"
+#include "supervisor/self_executable.hpp"
 #include "supervisor/queue_waker.hpp"
 #include "supervisor/stats_writer.hpp"
 
@@ -35,7 +36,7 @@ public:
     /// @throws std::runtime_error when the segment cannot be created.
     /// log_file/log_level: passed on to every worker ("" = stderr).
     /// reload: reads and validates the configuration again (SIGHUP).
-    Supervisor(Config config, std::string self_executable, std::string log_file = "",
+    Supervisor(Config config, std::string log_file = "",
                std::string log_level = "info", std::function<Config()> reload = {});
     /// Runs until shut down; returns the process exit code.
     int run();
@@ -80,7 +81,7 @@ private:
     SupervisorView view() const;
 
     Config config_;
-    std::string self_;
+    SelfExecutable self_;  // workers exec this very file, even once it is replaced on disk
     std::string log_file_;
     std::string log_level_;
     std::function<Config()> reload_;

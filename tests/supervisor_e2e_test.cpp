@@ -2,6 +2,7 @@
 // signals, the real stats file and shared-memory segment.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -276,6 +277,44 @@ TEST(Supervisor, StatsCommandPrintsATableAndTheJson) {
     CommandRun missing = run_command("stats --file " + (dir.path() / "nope.json").string());
     EXPECT_EQ(missing.exit_code, 1);
     EXPECT_NE(missing.output.find("is a supervisor running"), std::string::npos) << missing.output;
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+}
+
+ino_t inode_of(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+// A package upgrade replaces the binary under a running supervisor: a worker
+// it respawns must still be the old binary, the one the supervisor runs.
+TEST(Supervisor, ARespawnedWorkerRunsTheSupervisorsBinaryEvenOnceItIsReplaced) {
+    TempDir dir;
+    const std::string binary = (dir.path() / "dbsupervisor").string();
+    std::filesystem::copy_file(DBSUP_BINARY, binary);
+    const ino_t old_inode = inode_of(binary);
+    SupervisorProcess sup(dir, "", {"--workers", "1"}, {}, "", "dbsup", binary);
+    json doc = sup.wait_for([](const json& d) { return all_ready(d, 1); });
+    const pid_t first = doc["workers"][0]["pid"];
+    EXPECT_EQ(inode_of("/proc/" + std::to_string(first) + "/exe"), old_inode);
+
+    // The new "version" would exit at once: a worker started from it never gets ready.
+    const std::string replacement = binary + ".new";
+    std::ofstream(replacement) << "#!/bin/sh\nexit 3\n";
+    std::filesystem::permissions(replacement, std::filesystem::perms::owner_all);
+    std::filesystem::rename(replacement, binary);
+    ASSERT_NE(inode_of(binary), old_inode);
+
+    ::kill(first, SIGKILL);
+    doc = sup.wait_for([&](const json& d) {
+        return all_ready(d, 1) && d["workers"][0]["pid"] != first;
+    });
+    const pid_t second = doc["workers"][0]["pid"];
+    EXPECT_EQ(inode_of("/proc/" + std::to_string(second) + "/exe"), old_inode);
+    std::ifstream comm("/proc/" + std::to_string(second) + "/comm");
+    std::string name;
+    comm >> name;
+    EXPECT_EQ(name, "dbsupervisor");  // not the descriptor's number it was spawned through
     sup.signal(SIGTERM);
     EXPECT_EQ(sup.wait_exit(), 0);
 }

@@ -148,6 +148,9 @@ int WorkerProcess::run(const std::string& shm_name, std::size_t slot_index,
                        std::uint64_t generation, const std::string& log_file) {
     // Die with the supervisor, and notice if it already died before this line.
     prctl(PR_SET_PDEATHSIG, SIGTERM);
+    // Spawned through /proc/self/fd/N, the kernel named us "N": ps -C and
+    // pkill should find workers by the program's name.
+    prctl(PR_SET_NAME, program_invocation_short_name);
     setpgid(0, 0);  // a terminal's Ctrl-C reaches the supervisor only; it drains us
     sigset_t signals = stop_signals();
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread exists

@@ -47,7 +47,8 @@ public:
     /// by default one SQLite database `main` in dir.
     SupervisorProcess(const TempDir& dir, const std::string& supervisor_toml,
                       std::vector<std::string> args, std::vector<std::string> env = {},
-                      std::string rest_toml = "", const std::string& name = "dbsup")
+                      std::string rest_toml = "", const std::string& name = "dbsup",
+                      std::string binary = DBSUP_BINARY)
         : stats_((dir.path() / (name + "-stats.json")).string()) {
         if (rest_toml.empty())
             rest_toml = "[databases.main]\nurl = \"sqlite:///" + (dir.path() / "main.db").string() +
@@ -58,12 +59,12 @@ public:
         pid_ = fork();
         if (pid_ == 0) {
             for (auto& e : env) putenv(e.data());
-            std::vector<std::string> all = {DBSUP_BINARY, "--config", config, "--log-level", "warn"};
+            std::vector<std::string> all = {binary, "--config", config, "--log-level", "warn"};
             all.insert(all.end(), args.begin(), args.end());
             std::vector<char*> argv;
             for (auto& a : all) argv.push_back(a.data());
             argv.push_back(nullptr);
-            execv(DBSUP_BINARY, argv.data());
+            execv(binary.c_str(), argv.data());
             _exit(127);
         }
     }
