@@ -6,14 +6,16 @@
 #include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace dbsup {
 
 class ProgressLine {
 public:
     ProgressLine();
-    /// Rewrites the line from a stats document.
-    void update(const nlohmann::json& stats);
+    /// The line for a stats document (also systemd's STATUS=), rewritten in
+    /// place on a terminal.
+    std::string update(const nlohmann::json& stats);
     /// Ends the line so the next output starts on its own.
     void finish();
 

@@ -92,6 +92,7 @@ Supervisor::Supervisor(Config config, std::string log_file,
                                   ConfigPrinter::to_toml(config_))),
       signals_(io_),
       tick_(io_),
+      watchdog_(io_),
       slots_(ShmHeader::kMaxWorkers),
       queue_(config_),
       scheduler_(std::in_place, config_),
@@ -119,6 +120,7 @@ int Supervisor::run() {
     launch_missing_workers();
     set_state(State::running);
     write_stats();
+    feed_watchdog();
     io_.run();
     set_state(State::stopped);
     write_stats();
@@ -157,6 +159,29 @@ void Supervisor::wait_for_tick() {
     });
 }
 
+void Supervisor::feed_watchdog() {
+    const auto interval = systemd_.watchdog_interval();
+    if (!interval) return;
+    systemd_.notify("WATCHDOG=1");
+    watchdog_.expires_after(*interval);
+    watchdog_.async_wait([this](const boost::system::error_code& error) {
+        if (!error && state_ != State::stopped) feed_watchdog();
+    });
+}
+
+void Supervisor::notify_ready_when_settled() {
+    if (ready_notified_ || shutdown_ != Shutdown::none || !systemd_.enabled()) return;
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        const WorkerSlot& s = slots_[i];
+        if (s.replace || s.replacing || (s.wanted && s.pid <= 0)) return;
+        if (s.pid > 0 && segment_.slot(i).state.load() != static_cast<std::uint64_t>(WorkerState::ready))
+            return;
+    }
+    systemd_.notify("READY=1");
+    ready_notified_ = true;
+    spdlog::debug("supervisor: told systemd READY=1");
+}
+
 void Supervisor::process_requests() {
     process_shutdown_request();
     process_child_exits();
@@ -171,6 +196,7 @@ void Supervisor::process_requests() {
         write_stats();
     }
     launch_missing_workers();
+    notify_ready_when_settled();
     if (shutdown_ != Shutdown::none && !any_alive()) {
         set_state(State::stopped);
         io_.stop();
@@ -186,6 +212,7 @@ void Supervisor::process_shutdown_request() {
         requested = Shutdown::fast;
     }
     if (requested <= shutdown_) return;  // shutdown only escalates
+    if (shutdown_ == Shutdown::none) systemd_.notify("STOPPING=1");
     shutdown_ = requested;
     set_state(State::draining);
     if (requested == Shutdown::graceful) {
@@ -289,6 +316,8 @@ void Supervisor::check_heartbeats() {
 // the workers are replaced one at a time, each new one reading it at start.
 void Supervisor::reload() {
     if (!reload_) return;
+    systemd_.reloading();
+    ready_notified_ = false;  // READY=1 again once the replacements are done (or none came)
     Config next;
     try {
         next = reload_();
@@ -432,7 +461,8 @@ void Supervisor::write_stats() noexcept {
         nlohmann::json doc = StatsWriter::document(v, segment_, retired_);
         // /metrics and /healthz first: they must not depend on the file (a full disk).
         if (stats_listener_) stats_listener_(doc);
-        progress_.update(doc);
+        const std::string line = progress_.update(doc);
+        if (systemd_.enabled()) systemd_.notify("STATUS=" + line);
         StatsWriter::write(config_.supervisor.stats_file, doc);
     } catch (const std::exception& e) {
         spdlog::error("supervisor: stats: {}", e.what());

@@ -25,6 +25,7 @@
 #include "supervisor/self_executable.hpp"
 #include "supervisor/queue_waker.hpp"
 #include "supervisor/stats_writer.hpp"
+#include "supervisor/systemd_notifier.hpp"
 
 namespace dbsup {
 
@@ -62,6 +63,10 @@ private:
 
     void wait_for_signal();
     void wait_for_tick();
+    /// WATCHDOG=1 from the event loop itself, so a wedged loop stops sending it.
+    void feed_watchdog();
+    /// READY=1 once every wanted worker is up and ready and no replacement is under way.
+    void notify_ready_when_settled();
     void process_requests();
     void process_shutdown_request();
     void process_child_exits();
@@ -91,6 +96,9 @@ private:
     boost::asio::io_context io_;
     boost::asio::signal_set signals_;
     boost::asio::steady_timer tick_;
+    SystemdNotifier systemd_;  // before any worker is spawned: it clears NOTIFY_SOCKET
+    boost::asio::steady_timer watchdog_;
+    bool ready_notified_ = false;  // READY=1 sent since the start or the last reload
     std::vector<WorkerSlot> slots_;
     State state_ = State::starting;
     Shutdown shutdown_ = Shutdown::none;
