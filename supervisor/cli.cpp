@@ -1,7 +1,6 @@
 #include "supervisor/cli.hpp"
 
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <iostream>
@@ -13,6 +12,7 @@
 #include "supervisor/health_command.hpp"
 #include "shared/library_versions.hpp"
 #include "shared/log_file.hpp"
+#include "shared/log_setup.hpp"
 #include "supervisor/queue_commands.hpp"
 #include "supervisor/schedules_command.hpp"
 #include "supervisor/stats_command.hpp"
@@ -28,14 +28,6 @@ constexpr const char* kSignals =
     "the log file.\n"
     "Exit codes: 0 ok, 1 failure (e.g. a database unreachable), 2 bad arguments or\n"
     "configuration.";
-
-
-void setup_logging(const std::string& level) {
-    auto logger = spdlog::stderr_color_mt("dbsupervisor");
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-    logger->set_level(spdlog::level::from_str(level));
-    spdlog::set_default_logger(logger);
-}
 
 }  // namespace
 
@@ -55,7 +47,7 @@ int Cli::run(int argc, char** argv) {
         return "dbsupervisor " DBSUP_VERSION "\n" + library_versions();
     });
     Overrides overrides;
-    std::string log_level = "info";
+    LogOptions log;
     app.add_option("-c,--config", overrides.config_path,
                    "TOML configuration file (default: DATABASE_* environment, else SQLite "
                    "dbsupervisor.db)");
@@ -63,10 +55,14 @@ int Cli::run(int argc, char** argv) {
         ->check(CLI::Range(1, 256));
     app.add_option("--stats-file", overrides.stats_file, "where to write the stats JSON");
     app.add_option("--pidfile", overrides.pidfile, "pidfile; refuses a second supervisor");
-    app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+    app.add_option("--log-level", log.level, "trace, debug, info, warn, error (the last one given wins)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-    std::string log_file;
-    app.add_option("--log-file", log_file, "append logs to this file (reopened on SIGUSR1)");
+    app.add_option("--log-file", log.file, "append logs to this file (reopened on SIGUSR1)");
+    app.add_option("--log-format", log.format,
+                   "text (under systemd with <N> priority prefixes for journald) or json "
+                   "(one object per line: time, level, message, pid, slot, job fields)")
+        ->check(CLI::IsMember({"text", "json"}));
 
     auto* check = app.add_subcommand("check-config",
                                      "validate the configuration (connects to nothing) and print "
@@ -175,15 +171,15 @@ int Cli::run(int argc, char** argv) {
         return code == 0 ? kExitOk : kExitUsage;
     }
     try {
-        if (!log_file.empty()) LogFile::redirect_stderr(log_file);
+        if (!log.file.empty()) LogFile::redirect_stderr(log.file);
     } catch (const std::exception& e) {
         std::cerr << "dbsupervisor: " << e.what() << "\n";
         return kExitUsage;
     }
-    setup_logging(log_level);
+    LogSetup::apply(log, worker->parsed() ? std::optional<std::size_t>(slot) : std::nullopt);
     try {
         if (check->parsed()) return CheckConfigCommand::run(overrides);
-        if (worker->parsed()) return WorkerProcess::run(shm_name, slot, generation, log_file);
+        if (worker->parsed()) return WorkerProcess::run(shm_name, slot, generation, log.file);
         if (stats->parsed())
             return StatsCommand::run(
                 stats_path.empty() ? load_config(overrides).supervisor.stats_file : stats_path,
@@ -199,7 +195,7 @@ int Cli::run(int argc, char** argv) {
             return QueueCommands::jobs(load_config(overrides), jo);
         }
         return RunCommand::run(load_config(overrides),
-                               {demo_jobs, log_file, log_level,
+                               {demo_jobs, log,
                                 [overrides] { return load_config(overrides); },
                                 metrics_listen, !no_migrate});
     } catch (const ConfigError& e) {

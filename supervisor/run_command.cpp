@@ -174,7 +174,7 @@ int RunCommand::run(const Config& config, const RunOptions& options) {
         spdlog::error("queue: {}", e.what());
         return e.code() == ErrorCode::usage ? kExitUsage : kExitFailure;
     }
-    Supervisor supervisor(config, options.log_file, options.log_level, options.reload);
+    Supervisor supervisor(config, options.log, options.reload);
     std::optional<MetricsServer> metrics;
     if (!options.metrics_listen.empty()) {
         try {

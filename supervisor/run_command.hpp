@@ -6,13 +6,13 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "shared/log_options.hpp"
 
 namespace dbsup {
 
 struct RunOptions {
     std::int64_t demo_jobs = 0;  // > 0: enqueue that many `demo` jobs before the workers start
-    std::string log_file;        // given to the workers too; reopened on SIGUSR1
-    std::string log_level = "info";
+    LogOptions log;                  // given to the workers too
     std::function<Config()> reload;  // SIGHUP: the configuration read again
     std::string metrics_listen;      // "[HOST:]PORT": serve /metrics and /healthz there
     bool migrate = true;             // false: an outdated queue schema is an error, not upgraded

@@ -82,11 +82,9 @@ std::string Supervisor::clean_and_name() {
     return ShmSegment::name_for(getpid());
 }
 
-Supervisor::Supervisor(Config config, std::string log_file,
-                       std::string log_level, std::function<Config()> reload)
+Supervisor::Supervisor(Config config, LogOptions log, std::function<Config()> reload)
     : config_(std::move(config)),
-      log_file_(std::move(log_file)),
-      log_level_(std::move(log_level)),
+      log_(std::move(log)),
       reload_(std::move(reload)),
       segment_(ShmSegment::create(clean_and_name(), ShmHeader::kMaxWorkers,
                                   ConfigPrinter::to_toml(config_))),
@@ -228,11 +226,11 @@ void Supervisor::process_shutdown_request() {
 
 // USR1: the log file may have been rotated; reopen it here and in every worker.
 void Supervisor::reopen_log() noexcept {
-    if (log_file_.empty()) return;
+    if (log_.file.empty()) return;
     try {
-        LogFile::redirect_stderr(log_file_);
+        LogFile::redirect_stderr(log_.file);
         signal_workers(SIGUSR1);
-        spdlog::info("supervisor: log file {} reopened", log_file_);
+        spdlog::info("supervisor: log file {} reopened", log_.file);
     } catch (const std::exception& e) {
         spdlog::error("supervisor: {}; logging on to the old file", e.what());
     }
@@ -406,8 +404,7 @@ void Supervisor::spawn(std::size_t index) {
     s.generation += 1;
     if (s.generation > 1) ++restarts_total_;
     try {
-        std::vector<std::string> args = {"--log-level", log_level_};
-        if (!log_file_.empty()) args.insert(args.end(), {"--log-file", log_file_});
+        std::vector<std::string> args = log_.as_arguments();
         args.insert(args.end(), {"worker", "--shm", segment_.name(), "--slot",
                                  std::to_string(index), "--generation",
                                  std::to_string(s.generation)});

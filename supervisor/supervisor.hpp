@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "shared/log_options.hpp"
 #include "shared/metrics/shm_segment.hpp"
 #include "supervisor/health_monitor.hpp"
 #include "supervisor/progress_line.hpp"
@@ -35,10 +36,9 @@ public:
     enum class Shutdown { none, graceful, fast, immediate };
 
     /// @throws std::runtime_error when the segment cannot be created.
-    /// log_file/log_level: passed on to every worker ("" = stderr).
+    /// log: passed on to every worker.
     /// reload: reads and validates the configuration again (SIGHUP).
-    Supervisor(Config config, std::string log_file = "",
-               std::string log_level = "info", std::function<Config()> reload = {});
+    explicit Supervisor(Config config, LogOptions log = {}, std::function<Config()> reload = {});
     /// Runs until shut down; returns the process exit code.
     int run();
     /// The event loop, for servers that live on it (see MetricsServer).
@@ -87,8 +87,7 @@ private:
 
     Config config_;
     SelfExecutable self_;  // workers exec this very file, even once it is replaced on disk
-    std::string log_file_;
-    std::string log_level_;
+    LogOptions log_;
     std::function<Config()> reload_;
     std::function<void(const nlohmann::json&)> stats_listener_;
     std::vector<QueueKeeper::Orphan> orphans_;  // filled by clean_and_name(), before segment_

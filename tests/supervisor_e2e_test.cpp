@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -317,6 +318,85 @@ TEST(Supervisor, ARespawnedWorkerRunsTheSupervisorsBinaryEvenOnceItIsReplaced) {
     EXPECT_EQ(name, "dbsupervisor");  // not the descriptor's number it was spawned through
     sup.signal(SIGTERM);
     EXPECT_EQ(sup.wait_exit(), 0);
+}
+
+std::vector<json> json_lines(const std::string& path) {
+    std::ifstream in(path);
+    std::vector<json> lines;
+    for (std::string line; std::getline(in, line);) {
+        lines.push_back(json::parse(line, nullptr, false));
+        EXPECT_FALSE(lines.back().is_discarded()) << "not JSON: " << line;
+    }
+    return lines;
+}
+
+// For log shippers: every line one object; a job's lines carry the job.
+TEST(Supervisor, JsonLogsAreOneObjectPerLineWithTheJobsFields) {
+    TempDir dir;
+    const std::string log = (dir.path() / "dbsup.log").string();
+    const std::string tasks =
+        "[databases.main]\nurl = \"sqlite:///" + (dir.path() / "main.db").string() +
+        "\"\n[tasks.boom]\ncommand = [\"/bin/sh\", \"-c\", "
+        "\"echo 'said \\\"no\\\" <script>'; exit 1\"]\nmax_attempts = 1\n";
+    SupervisorProcess sup(dir, "", {"--workers", "1", "--log-file", log, "--log-format", "json",
+                                    "--log-level", "info"},
+                          {}, tasks);
+    json doc = sup.wait_for([](const json& d) { return all_ready(d, 1); });
+    const pid_t worker = doc["workers"][0]["pid"];
+    CommandRun enqueued = run_command("--config " + (dir.path() / "dbsup.toml").string() +
+                                      " enqueue boom --queue default");
+    ASSERT_EQ(enqueued.exit_code, 0) << enqueued.output;
+    std::smatch uuid;
+    ASSERT_TRUE(std::regex_search(enqueued.output, uuid, std::regex("[0-9a-f]{8}-[0-9a-f-]{27}")))
+        << enqueued.output;
+    const std::string id = uuid.str();
+    sup.wait_for([](const json& d) { return d["jobs"]["dead_total"] == 1; });
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+
+    const std::vector<json> lines = json_lines(log);
+    ASSERT_GT(lines.size(), 3u);
+    bool job_line = false, supervisor_line = false;
+    for (const json& line : lines) {
+        if (line.is_discarded()) continue;
+        for (const char* key : {"time", "level", "message", "pid"}) EXPECT_TRUE(line.contains(key)) << line;
+        EXPECT_TRUE(std::regex_match(line["time"].get<std::string>(),
+                                     std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")))
+            << line;
+        if (line["pid"] == sup.pid()) {
+            supervisor_line = true;
+            EXPECT_FALSE(line.contains("slot")) << line;
+        }
+        const std::string message = line["message"];
+        if (message.find("is dead after 1 attempt") == std::string::npos) continue;
+        job_line = true;
+        EXPECT_EQ(line["level"], "warning") << line;
+        EXPECT_EQ(line["pid"], worker) << line;
+        EXPECT_EQ(line["slot"], 0) << line;
+        EXPECT_EQ(line["job_id"], id) << line;
+        EXPECT_EQ(line["task"], "boom") << line;
+        EXPECT_EQ(line["queue"], "default") << line;
+        EXPECT_GE(line["duration_ms"].get<double>(), 0.0) << line;
+        EXPECT_NE(message.find("said \"no\" <script>"), std::string::npos) << message;
+    }
+    EXPECT_TRUE(job_line) << "no line about the dead job";
+    EXPECT_TRUE(supervisor_line);
+}
+
+// Under systemd, journald reads stderr: "<N>" carries each line's level.
+TEST(Supervisor, UnderJournaldTextLinesStartWithTheirSyslogPriority) {
+    TempDir dir;
+    const std::string err = (dir.path() / "stderr").string();
+    CommandRun r = run_command(
+        "run --workers 1 --stats-file " + (dir.path() / "stats.json").string() + " 2>>" + err +
+            "; exit $?",
+        ": >" + err + "; export JOURNAL_STREAM=$(stat -c %d:%i " + err + "); DATABASE_NAME=" +
+            (dir.path() / "x.db").string() + " timeout --preserve-status -s TERM 2");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    std::ifstream in(err);
+    std::string first;
+    std::getline(in, first);
+    EXPECT_EQ(first.rfind("<6>info database 'main' ok", 0), 0u) << first;
 }
 
 // logrotate's way: move the file away, send USR1; later lines go to a new file.

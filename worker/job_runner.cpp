@@ -7,6 +7,7 @@
 
 #include "shared/clock.hpp"
 #include "shared/db/database_manager.hpp"
+#include "shared/job_log_scope.hpp"
 #include "shared/errors.hpp"
 #include "shared/metrics/started_mark.hpp"
 #include "worker/batch_transaction.hpp"
@@ -330,6 +331,7 @@ void JobRunner::release(const std::vector<Job>& jobs, Session& queue_session,
 }
 
 void JobRunner::run_job(const Job& job, Session& queue_session, const Runner& runner) {
+    const JobLogScope log_scope(job);
     const Clock::time_point started = Clock::now();
     const std::string& owner = runner.owner;
     const TaskDefinition* task = tasks_.find(job.task);

@@ -1,0 +1,20 @@
+#include "shared/job_log_scope.hpp"
+
+namespace dbsup {
+namespace {
+
+// Per thread, and only ever pointing at a scope alive on that thread's stack.
+thread_local const JobLogScope* current_scope = nullptr;
+
+}  // namespace
+
+JobLogScope::JobLogScope(const Job& job) noexcept
+    : job_(job), started_(std::chrono::steady_clock::now()), outer_(current_scope) {
+    current_scope = this;
+}
+
+JobLogScope::~JobLogScope() { current_scope = outer_; }
+
+const JobLogScope* JobLogScope::current() noexcept { return current_scope; }
+
+}  // namespace dbsup
