@@ -40,7 +40,7 @@ Config Cli::load_config(const Overrides& overrides) {
     return config;
 }
 
-int Cli::run(int argc, char** argv) {
+int Cli::run(int argc, char** argv, const TaskRegistrar& register_tasks) {
     CLI::App app{"dbsupervisor: a pre-fork supervisor for database workers.\n" +
                  std::string(kSignals)};
     app.set_version_flag("-V,--version", [] {
@@ -179,7 +179,8 @@ int Cli::run(int argc, char** argv) {
     LogSetup::apply(log, worker->parsed() ? std::optional<std::size_t>(slot) : std::nullopt);
     try {
         if (check->parsed()) return CheckConfigCommand::run(overrides);
-        if (worker->parsed()) return WorkerProcess::run(shm_name, slot, generation, log.file);
+        if (worker->parsed()) return WorkerProcess::run(shm_name, slot, generation, log.file,
+                                                        register_tasks);
         if (stats->parsed())
             return StatsCommand::run(
                 stats_path.empty() ? load_config(overrides).supervisor.stats_file : stats_path,
@@ -189,12 +190,14 @@ int Cli::run(int argc, char** argv) {
         if (schedules->parsed())
             return SchedulesCommand::run(load_config(overrides), schedules_json);
         if (init_db->parsed()) return QueueCommands::init_db(load_config(overrides));
-        if (enqueue->parsed()) return QueueCommands::enqueue(load_config(overrides), enq);
+        if (enqueue->parsed()) return QueueCommands::enqueue(load_config(overrides), enq, register_tasks);
         if (jobs->parsed()) {
             jo.action = jobs->get_subcommands().front()->get_name();
             return QueueCommands::jobs(load_config(overrides), jo);
         }
-        return RunCommand::run(load_config(overrides),
+        const Config config = load_config(overrides);
+        if (register_tasks) TaskRegistry::build(config, register_tasks);  // fails here, not per worker
+        return RunCommand::run(config,
                                {demo_jobs, log,
                                 [overrides] { return load_config(overrides); },
                                 metrics_listen, !no_migrate});

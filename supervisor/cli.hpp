@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "worker/task_registry.hpp"
 
 namespace dbsup {
 
@@ -28,8 +29,10 @@ struct Overrides {
 
 class Cli {
 public:
-    /// Runs the command line; returns the process exit code.
-    static int run(int argc, char** argv);
+    /// Runs the command line; returns the process exit code. register_tasks
+    /// adds a program's own C++ handlers (dbsup::run): workers exec this same
+    /// executable, so they have them too.
+    static int run(int argc, char** argv, const TaskRegistrar& register_tasks = {});
 
     /// The configuration from --config or, without it, the DATABASE_* environment,
     /// with command-line overrides applied. @throws ConfigError

@@ -200,8 +200,9 @@ int QueueCommands::init_db(const Config& config) {
     return kExitOk;
 }
 
-int QueueCommands::enqueue(const Config& config, const EnqueueOptions& o) {
-    TaskRegistry tasks = TaskRegistry::from_config(config);
+int QueueCommands::enqueue(const Config& config, const EnqueueOptions& o,
+                           const TaskRegistrar& register_tasks) {
+    TaskRegistry tasks = TaskRegistry::build(config, register_tasks);
     if (!tasks.contains(o.task))
         return usage_error("unknown task '" + o.task +
                            "': define [tasks." + o.task + "] or use noop, sleep, demo");

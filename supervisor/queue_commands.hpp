@@ -9,6 +9,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "worker/task_registry.hpp"
 
 namespace dbsup {
 
@@ -39,7 +40,9 @@ struct JobsOptions {
 class QueueCommands {
 public:
     static int init_db(const Config& config);
-    static int enqueue(const Config& config, const EnqueueOptions& options);
+    /// register_tasks: the program's C++ handlers, whose names are valid tasks too.
+    static int enqueue(const Config& config, const EnqueueOptions& options,
+                       const TaskRegistrar& register_tasks = {});
     static int jobs(const Config& config, const JobsOptions& options);
 };
 

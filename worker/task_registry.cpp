@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <stop_token>
 
+#include "config/names.hpp"
+#include "shared/errors.hpp"
 #include "worker/command_task.hpp"
 #include "worker/named_sql.hpp"
 #include "worker/permanent_job_error.hpp"
@@ -106,12 +108,30 @@ void demo_task(const Job&, const nlohmann::json& payload, Session& s) {
 TaskRegistry TaskRegistry::from_config(const Config& config) {
     TaskRegistry registry;
     const std::string& db = config.queue.database;
+    registry.queue_database_ = db;
     registry.add({"noop", db, 0, [](const Job&, const nlohmann::json&, Session&) {}, false, {}});
     registry.add({"sleep", db, 0, sleep_task, false, {}});
     registry.add({"demo", db, 0, demo_task, true, {}});
     for (const auto& [name, task] : config.tasks)
         registry.add(task.command.empty() ? sql_task(task) : CommandTask::definition(task, db));
     return registry;
+}
+
+TaskRegistry TaskRegistry::build(const Config& config, const TaskRegistrar& register_tasks) {
+    TaskRegistry registry = from_config(config);
+    if (register_tasks) register_tasks(registry);
+    return registry;
+}
+
+void TaskRegistry::add(const std::string& name, TaskHandler handler, std::int64_t timeout_ms) {
+    if (contains(name))
+        throw Error(ErrorCode::usage, "task '" + name + "' is defined twice: a C++ handler "
+                                      "cannot take the name of a built-in or a [tasks." + name +
+                                      "] of the configuration");
+    if (!is_valid_name(name))
+        throw Error(ErrorCode::usage, "task name '" + name + "': a task name must be " + kNameRule);
+    if (!handler) throw Error(ErrorCode::usage, "task '" + name + "': the handler is empty");
+    add(TaskDefinition{name, queue_database_, timeout_ms, std::move(handler), true, {}});
 }
 
 void TaskRegistry::add(TaskDefinition task) {

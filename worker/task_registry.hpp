@@ -34,18 +34,30 @@ struct TaskDefinition {
     TaskStatements statements;  // SQL tasks: what the handler runs, as data
 };
 
+class TaskRegistry;
+/// A program's own C++ handlers, added after the configured tasks (dbsup::run).
+using TaskRegistrar = std::function<void(TaskRegistry&)>;
+
 class TaskRegistry {
 public:
     /// The built-ins on the queue's database, then every configured SQL task.
     static TaskRegistry from_config(const Config& config);
+    /// from_config(), then what register_tasks adds. @throws Error(usage) from add().
+    static TaskRegistry build(const Config& config, const TaskRegistrar& register_tasks);
 
+    /// Adds or replaces a task.
     void add(TaskDefinition task);
+    /// A C++ handler on the queue's database: it runs in the job's transaction,
+    /// which commits with the job's completion. timeout_ms 0: no limit.
+    /// @throws Error(usage) when a task of that name exists (a built-in or [tasks.NAME]).
+    void add(const std::string& name, TaskHandler handler, std::int64_t timeout_ms = 0);
     /// nullptr when no task has that name.
     const TaskDefinition* find(const std::string& name) const;
     bool contains(const std::string& name) const { return find(name) != nullptr; }
 
 private:
     std::map<std::string, TaskDefinition> tasks_;
+    std::string queue_database_ = "main";
 };
 
 }  // namespace dbsup

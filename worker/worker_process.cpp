@@ -145,7 +145,8 @@ int heartbeat_loop(ShmWorkerSlot& slot, const ShmHeader& header, JobRunner& runn
 }  // namespace
 
 int WorkerProcess::run(const std::string& shm_name, std::size_t slot_index,
-                       std::uint64_t generation, const std::string& log_file) {
+                       std::uint64_t generation, const std::string& log_file,
+                       const TaskRegistrar& register_tasks) {
     // Die with the supervisor, and notice if it already died before this line.
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     // Spawned through /proc/self/fd/N, the kernel named us "N": ps -C and
@@ -175,7 +176,7 @@ int WorkerProcess::run(const std::string& shm_name, std::size_t slot_index,
         DatabasesOpen databases_open;  // closed before the observer goes
         if (!check_databases(config, slot_index)) return exit_codes::kHandledError;
         if (auto code = test_exit_code(slot_index)) return *code;
-        TaskRegistry tasks = TaskRegistry::from_config(config);
+        TaskRegistry tasks = TaskRegistry::build(config, register_tasks);
         JobRunner runner(config, tasks, slot, segment.header().wake, segment.header().cancel_epoch,
                          Queue::owner_id(segment.header().supervisor_pid.load(), slot_index,
                                          static_cast<std::uint64_t>(getpid())));

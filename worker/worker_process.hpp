@@ -12,14 +12,17 @@
 #include <cstdint>
 #include <string>
 
+#include "worker/task_registry.hpp"
+
 namespace dbsup {
 
 class WorkerProcess {
 public:
     /// Runs the worker to its end; returns its exit code.
-    /// log_file: reopened on SIGUSR1 ("" = plain stderr).
+    /// log_file: reopened on SIGUSR1 ("" = plain stderr). register_tasks: the
+    /// program's own C++ handlers, added to the configured tasks.
     static int run(const std::string& shm_name, std::size_t slot, std::uint64_t generation,
-                   const std::string& log_file = "");
+                   const std::string& log_file = "", const TaskRegistrar& register_tasks = {});
 };
 
 }  // namespace dbsup
