@@ -3,6 +3,9 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 #include "config/config_error.hpp"
@@ -28,6 +31,23 @@ constexpr const char* kSignals =
     "the log file.\n"
     "Exit codes: 0 ok, 1 failure (e.g. a database unreachable), 2 bad arguments or\n"
     "configuration.";
+
+// Never from the command line, where ps shows it: a file, or the environment.
+std::string dashboard_token(const std::string& file) {
+    if (file.empty()) {
+        const char* env = std::getenv("DBSUP_DASHBOARD_TOKEN");
+        return env ? env : "";
+    }
+    std::ifstream in(file);
+    std::string token;
+    if (!in || !std::getline(in, token))
+        throw std::runtime_error("--dashboard-token-file " + file + ": cannot read a token from it");
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+    if (token.size() < 16)
+        throw std::runtime_error("--dashboard-token-file " + file +
+                                 ": the token must have at least 16 characters");
+    return token;
+}
 
 }  // namespace
 
@@ -80,6 +100,15 @@ int Cli::run(int argc, char** argv, const TaskRegistrar& register_tasks) {
     app.add_option("--metrics-listen", metrics_listen,
                    "run: serve /metrics and /healthz over HTTP on [HOST:]PORT (loopback "
                    "unless HOST is given)");
+    std::string dashboard_listen, dashboard_token_file;
+    bool dashboard_actions = false;
+    app.add_option("--dashboard", dashboard_listen,
+                   "run: serve the web dashboard on [HOST:]PORT (loopback unless HOST is given)");
+    app.add_flag("--dashboard-actions", dashboard_actions,
+                 "run: let the dashboard retry and cancel jobs, with the token of "
+                 "DBSUP_DASHBOARD_TOKEN or --dashboard-token-file");
+    app.add_option("--dashboard-token-file", dashboard_token_file,
+                   "run: a file holding the dashboard's token (first line)");
     bool no_migrate = false;
     app.add_flag("--no-migrate", no_migrate,
                  "run: refuse to start on an outdated queue schema instead of upgrading it "
@@ -200,7 +229,8 @@ int Cli::run(int argc, char** argv, const TaskRegistrar& register_tasks) {
         return RunCommand::run(config,
                                {demo_jobs, log,
                                 [overrides] { return load_config(overrides); },
-                                metrics_listen, !no_migrate});
+                                metrics_listen, dashboard_listen, dashboard_actions,
+                                dashboard_token(dashboard_token_file), !no_migrate});
     } catch (const ConfigError& e) {
         for (const auto& d : e.diagnostics()) std::cerr << "error: " << d.to_string() << "\n";
         return kExitUsage;

@@ -16,6 +16,7 @@
 #include "config/names.hpp"
 #include "shared/clock.hpp"
 #include "shared/db/database_manager.hpp"
+#include "shared/queue/job_json.hpp"
 #include "shared/queue/queue.hpp"
 #include "shared/queue/queue_schema.hpp"
 #include "shared/queue/wake_signal.hpp"
@@ -54,23 +55,6 @@ std::int64_t parse_run_at_ms(const std::string& text) {
         throw std::invalid_argument("--run-at '" + text +
                                     "': expected UTC like 2026-11-22T12:00:00Z or epoch seconds");
     return static_cast<std::int64_t>(timegm(&tm)) * 1000;
-}
-
-std::string time_text(std::int64_t ms) { return ms == 0 ? "-" : utc_text(ms); }
-
-// A cancelled job is stored as dead; the operator sees which.
-std::string shown_state(const Job& j) {
-    return j.cancelled && j.state == "dead" ? "cancelled" : j.state;
-}
-
-json job_json(const Job& j) {
-    return {{"id", j.id},          {"queue", j.queue},
-            {"task", j.task},      {"payload", json::parse(j.payload, nullptr, false)},
-            {"state", shown_state(j)}, {"priority", j.priority},
-            {"attempts", j.attempts}, {"max_attempts", j.max_attempts},
-            {"run_at", time_text(j.run_at_ms)}, {"locked_by", j.locked_by},
-            {"last_error", j.last_error}, {"created_at", time_text(j.created_at_ms)},
-            {"finished_at", time_text(j.finished_at_ms)}};
 }
 
 // A JSON Lines input read whole: its non-blank lines, by offset into the text.
@@ -148,7 +132,7 @@ int print_jobs(const std::vector<Job>& jobs, bool as_json) {
     for (const Job& j : jobs)
         std::printf("%-36s  %-16s  %-9s  %3lld/%-4lld  %-20s  %s\n", j.id.c_str(), j.task.c_str(),
                     shown_state(j).c_str(), static_cast<long long>(j.attempts),
-                    static_cast<long long>(j.max_attempts), time_text(j.run_at_ms).c_str(),
+                    static_cast<long long>(j.max_attempts), job_time_text(j.run_at_ms).c_str(),
                     j.last_error.substr(0, 60).c_str());
     return kExitOk;
 }

@@ -193,8 +193,15 @@ QueueKeeper::Clock::time_point QueueKeeper::count_depth() noexcept {
     try {
         Session& session = DatabaseManager::instance().session(database_);
         queue_.sync_clock(session);  // its put-backs and prunes use the database's clock
-        nlohmann::json counts(queue_.counts(session));
-        nlohmann::json queues = {{"paused", queue_.paused_queues(session)},
+        // One scan gives both the totals and each queue's (the dashboard's).
+        const auto by_queue = queue_.counts_by_queue(session);
+        std::map<std::string, std::int64_t> totals{
+            {"available", 0}, {"running", 0}, {"succeeded", 0}, {"dead", 0}};
+        for (const auto& [queue, states] : by_queue)
+            for (const auto& [state, n] : states) totals[state] += n;
+        nlohmann::json counts(totals);
+        nlohmann::json queues = {{"by_state", by_queue},
+                                  {"paused", queue_.paused_queues(session)},
                                   {"oldest_waiting_seconds", queue_.oldest_waiting_seconds(session)},
                                   {"table", queue_.table_stats(session)}};
         const auto took = Clock::now() - at;

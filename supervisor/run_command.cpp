@@ -18,6 +18,7 @@
 #include "shared/queue/queue.hpp"
 #include "shared/queue/queue_schema.hpp"
 #include "supervisor/cli.hpp"
+#include "supervisor/dashboard_server.hpp"
 #include "supervisor/metrics_server.hpp"
 #include "supervisor/pidfile.hpp"
 #include "supervisor/supervisor.hpp"
@@ -157,13 +158,15 @@ void prepare_queue(const Config& config, std::int64_t demo_jobs, bool migrate) {
 }  // namespace
 
 int RunCommand::run(const Config& config, const RunOptions& options) {
-    if (!options.metrics_listen.empty()) {
-        try {
-            MetricsServer::check_address(options.metrics_listen);
-        } catch (const std::runtime_error& e) {
-            spdlog::error("{}", e.what());
-            return kExitUsage;
-        }
+    try {
+        if (!options.metrics_listen.empty()) MetricsServer::check_address(options.metrics_listen);
+        if (!options.dashboard_listen.empty()) DashboardServer::check_address(options.dashboard_listen);
+        if (options.dashboard_actions && options.dashboard_token.size() < 16)
+            throw std::runtime_error("--dashboard-actions needs a token of at least 16 characters: "
+                                     "set DBSUP_DASHBOARD_TOKEN or give --dashboard-token-file");
+    } catch (const std::runtime_error& e) {
+        spdlog::error("{}", e.what());
+        return kExitUsage;
     }
     check_stats_directory(config.supervisor.stats_file);
     Pidfile pidfile(config.supervisor.pidfile);
@@ -184,6 +187,18 @@ int RunCommand::run(const Config& config, const RunOptions& options) {
             return kExitUsage;
         }
         supervisor.on_stats([&metrics](const nlohmann::json& doc) { metrics->update(doc); });
+    }
+    std::optional<DashboardServer> dashboard;
+    if (!options.dashboard_listen.empty()) {
+        try {
+            dashboard.emplace(config, DashboardServer::Options{options.dashboard_listen,
+                                                               options.dashboard_actions,
+                                                               options.dashboard_token});
+        } catch (const std::runtime_error& e) {
+            spdlog::error("{}", e.what());
+            return kExitUsage;
+        }
+        supervisor.on_stats([&dashboard](const nlohmann::json& doc) { dashboard->update(doc); });
     }
     return supervisor.run();
 }

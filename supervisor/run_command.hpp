@@ -15,6 +15,10 @@ struct RunOptions {
     LogOptions log;                  // given to the workers too
     std::function<Config()> reload;  // SIGHUP: the configuration read again
     std::string metrics_listen;      // "[HOST:]PORT": serve /metrics and /healthz there
+    /// --dashboard: serve the dashboard there ("" = not); actions need the token.
+    std::string dashboard_listen;
+    bool dashboard_actions = false;
+    std::string dashboard_token;
     bool migrate = true;             // false: an outdated queue schema is an error, not upgraded
 };
 

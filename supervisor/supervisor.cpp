@@ -457,7 +457,7 @@ void Supervisor::write_stats() noexcept {
         v.health = health_.reports();
         nlohmann::json doc = StatsWriter::document(v, segment_, retired_);
         // /metrics and /healthz first: they must not depend on the file (a full disk).
-        if (stats_listener_) stats_listener_(doc);
+        for (const auto& listener : stats_listeners_) listener(doc);
         const std::string line = progress_.update(doc);
         if (systemd_.enabled()) systemd_.notify("STATUS=" + line);
         StatsWriter::write(config_.supervisor.stats_file, doc);

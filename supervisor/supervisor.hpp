@@ -45,7 +45,7 @@ public:
     boost::asio::io_context& io() noexcept { return io_; }
     /// Called with every stats document written.
     void on_stats(std::function<void(const nlohmann::json&)> listener) {
-        stats_listener_ = std::move(listener);
+        stats_listeners_.push_back(std::move(listener));
     }
 
 private:
@@ -89,7 +89,7 @@ private:
     SelfExecutable self_;  // workers exec this very file, even once it is replaced on disk
     LogOptions log_;
     std::function<Config()> reload_;
-    std::function<void(const nlohmann::json&)> stats_listener_;
+    std::vector<std::function<void(const nlohmann::json&)>> stats_listeners_;
     std::vector<QueueKeeper::Orphan> orphans_;  // filled by clean_and_name(), before segment_
     ShmSegment segment_;
     boost::asio::io_context io_;

@@ -682,6 +682,20 @@ std::vector<std::string> Queue::paused_queues(Session& session) const {
     return out;
 }
 
+std::map<std::string, std::map<std::string, std::int64_t>> Queue::counts_by_queue(
+    Session& session) const {
+    std::map<std::string, std::map<std::string, std::int64_t>> out;
+    Result r = session.transact([](Session& s) {
+        return s.execute("SELECT queue, state, COUNT(*) FROM dbsup_jobs GROUP BY queue, state");
+    });
+    for (const Row& row : r.rows) {
+        auto& states = out[row.get<std::string>(0)];
+        if (states.empty()) states = {{"available", 0}, {"running", 0}, {"succeeded", 0}, {"dead", 0}};
+        states[row.get<std::string>(1)] = row.get<std::int64_t>(2);
+    }
+    return out;
+}
+
 std::map<std::string, std::int64_t> Queue::counts(Session& session) const {
     std::map<std::string, std::int64_t> out{
         {"available", 0}, {"running", 0}, {"succeeded", 0}, {"dead", 0}};
@@ -727,12 +741,14 @@ std::optional<Job> Queue::find(Session& session, const std::string& id) const {
 }
 
 std::vector<Job> Queue::list(Session& session, const std::string& state, const std::string& task,
-                             std::int64_t limit) const {
+                             std::int64_t limit, const std::string& queue,
+                             std::int64_t offset) const {
     Result r = session.transact([&](Session& s) {
         return s.execute("SELECT " + kShownColumns +
                              " FROM dbsup_jobs WHERE ($1 = '' OR state = $1) AND "
-                             "($2 = '' OR task = $2) ORDER BY created_at DESC, id DESC LIMIT $3",
-                         {state, task, limit});
+                             "($2 = '' OR task = $2) AND ($4 = '' OR queue = $4) "
+                             "ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $5",
+                         {state, task, limit, queue, offset});
     });
     return shown_jobs(r);
 }
@@ -761,9 +777,10 @@ bool Queue::retry(Session& session, const std::string& id) const {
     });
 }
 
-std::size_t Queue::retry_all_dead(Session& session) const {
+std::size_t Queue::retry_all_dead(Session& session, const std::string& task) const {
     return session.transact([&](Session& s) {
-        const std::size_t n = make_available(s, db_now(), "state = 'dead' AND $2 = ''", std::string());
+        const std::size_t n =
+            make_available(s, db_now(), "state = 'dead' AND ($2 = '' OR task = $2)", task);
         announce(s, config_.name, n, 0);
         return n;
     });

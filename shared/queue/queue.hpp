@@ -147,19 +147,25 @@ public:
     void set_paused(Session& session, const std::string& queue, bool paused) const;
     /// The paused queues, by name.
     std::vector<std::string> paused_queues(Session& session) const;
+    /// Job counts by queue, then by state (the four states always there); commits.
+    std::map<std::string, std::map<std::string, std::int64_t>> counts_by_queue(
+        Session& session) const;
     /// Job counts by task, then by state; commits.
     std::map<std::string, std::map<std::string, std::int64_t>> counts_by_task(
         Session& session) const;
     /// One job, or nullopt when there is none; commits.
     std::optional<Job> find(Session& session, const std::string& id) const;
-    /// Jobs filtered by state and task ("" = any), newest first; commits.
+    /// Jobs filtered by state, task and queue ("" = any), newest first,
+    /// skipping the first `offset`; commits.
     std::vector<Job> list(Session& session, const std::string& state, const std::string& task,
-                          std::int64_t limit) const;
+                          std::int64_t limit, const std::string& queue = "",
+                          std::int64_t offset = 0) const;
     /// A dead (or available) job back to available with fresh attempts; commits.
     /// False when there is no such job in those states.
     bool retry(Session& session, const std::string& id) const;
-    /// Every dead job back to available with fresh attempts; commits. How many.
-    std::size_t retry_all_dead(Session& session) const;
+    /// Every dead job (of `task`, "" = any) back to available with fresh
+    /// attempts; commits. How many.
+    std::size_t retry_all_dead(Session& session, const std::string& task = "") const;
     enum class Cancel { cancelled, requested, none };
     /// An available job to dead with "cancelled by operator" (cancelled); a
     /// running one marked for its worker to stop (requested: NOTIFY on
