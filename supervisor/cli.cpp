@@ -226,11 +226,18 @@ int Cli::run(int argc, char** argv, const TaskRegistrar& register_tasks) {
         }
         const Config config = load_config(overrides);
         if (register_tasks) TaskRegistry::build(config, register_tasks);  // fails here, not per worker
+        std::string token;
+        try {
+            token = dashboard_token(dashboard_token_file);
+        } catch (const std::runtime_error& e) {
+            std::cerr << "error: " << e.what() << "\n";
+            return kExitUsage;
+        }
         return RunCommand::run(config,
                                {demo_jobs, log,
                                 [overrides] { return load_config(overrides); },
                                 metrics_listen, dashboard_listen, dashboard_actions,
-                                dashboard_token(dashboard_token_file), !no_migrate});
+                                token, !no_migrate});
     } catch (const ConfigError& e) {
         for (const auto& d : e.diagnostics()) std::cerr << "error: " << d.to_string() << "\n";
         return kExitUsage;

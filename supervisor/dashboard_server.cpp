@@ -138,7 +138,18 @@ HttpReply DashboardServer::answer(const HttpRequest& request) {
 }
 
 HttpReply DashboardServer::api_get(const std::string& path, const std::string& query) {
-    if (path == "/api/overview") return json_reply(200, overview());
+    if (path == "/api/overview") return json_reply(200, overview());  // from memory
+    const auto now = std::chrono::steady_clock::now();
+    const std::string key = path + "?" + query;
+    if (auto it = cache_.find(key); it != cache_.end() && now < it->second.until)
+        return it->second.reply;
+    HttpReply reply = api_query(path, query);
+    if (cache_.size() >= kCacheEntries) cache_.clear();
+    cache_[key] = {now + kCacheFor, reply};
+    return reply;
+}
+
+HttpReply DashboardServer::api_query(const std::string& path, const std::string& query) {
     if (path == "/api/jobs") {
         const std::string state = query_param(query, "state"), task = query_param(query, "task"),
                           queue = query_param(query, "queue");
@@ -188,6 +199,7 @@ HttpReply DashboardServer::api_action(const HttpRequest& request, const std::str
         spdlog::warn("dashboard: refused POST {}: {}", path.substr(0, 120), why);
         return error_reply(403, why);
     }
+    cache_.clear();  // the page shows what the action changed
     Session& session = queue_session(config_);
     queue_.sync_clock(session);  // a retried job is due now on the database's clock
     const std::string rest = path.substr(5);  // after "/api/"

@@ -9,13 +9,19 @@
 //   GET  /api/running     running jobs, with the worker that runs each
 //   POST /api/jobs/ID/retry | /api/jobs/ID/cancel | /api/tasks/NAME/retry-dead
 //
+// The database is asked at most once a second per distinct API address: the
+// answers are kept for kCacheFor (dropped at any action), so however many
+// browsers or scripts poll, the queue's database sees a few queries a second.
+//
 // Read-only unless actions are enabled; an action then needs the token (header
 // X-Dbsup-Token) and a same-origin request (Sec-Fetch-Site, Origin against
 // Host), else 403 and nothing changes. Every query has a LIMIT.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <deque>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -39,6 +45,8 @@ public:
     /// Points of the chart: one per stats write, the last kHistory.
     static constexpr std::size_t kHistory = 600;
     static constexpr std::int64_t kPageSize = 50;
+    static constexpr std::chrono::milliseconds kCacheFor{1000};
+    static constexpr std::size_t kCacheEntries = 256;
 
     /// Starts serving. @throws std::runtime_error when it cannot listen.
     DashboardServer(const Config& config, Options options);
@@ -53,7 +61,9 @@ public:
 
 private:
     HttpReply answer(const HttpRequest& request);
+    /// api_query() through the cache.
     HttpReply api_get(const std::string& path, const std::string& query);
+    HttpReply api_query(const std::string& path, const std::string& query);
     HttpReply api_action(const HttpRequest& request, const std::string& path);
     /// Why an action is refused, or "" when it may go ahead.
     std::string refusal(const HttpRequest& request) const;
@@ -65,6 +75,11 @@ private:
     mutable std::mutex mutex_;  // guards stats_ and history_
     nlohmann::json stats_;
     std::deque<nlohmann::json> history_;  // [epoch ms, succeeded, retried, dead]
+    struct Cached {
+        std::chrono::steady_clock::time_point until;
+        HttpReply reply;
+    };
+    std::map<std::string, Cached> cache_;  // by target; the dashboard thread's only
     boost::asio::io_context io_;
     HttpServer server_;
     std::thread thread_;

@@ -138,6 +138,28 @@ TEST(RunCli, VersionNamesTheBackendLibrariesItRunsWith) {
     }
 }
 
+TEST(RunCli, DashboardFlagsAreCheckedBeforeAnythingStarts) {
+    TempDir dir;
+    const std::string env = "env -u DBSUP_DASHBOARD_TOKEN DATABASE_NAME=" + (dir.path() / "x.db").string();
+    CommandRun no_token = run("--dashboard 0 --dashboard-actions", env);
+    EXPECT_EQ(no_token.exit_code, 2) << no_token.output;
+    EXPECT_NE(no_token.output.find("--dashboard-actions needs a token of at least 16 characters"),
+              std::string::npos)
+        << no_token.output;
+    const std::string token_file = write_file(dir, "token", "short\n");
+    CommandRun short_token = run("--dashboard 0 --dashboard-actions --dashboard-token-file " + token_file, env);
+    EXPECT_EQ(short_token.exit_code, 2) << short_token.output;
+    EXPECT_NE(short_token.output.find(token_file + ": the token must have at least 16 characters"),
+              std::string::npos)
+        << short_token.output;
+    EXPECT_EQ(short_token.output.find("short\n"), std::string::npos) << "the token was printed";
+    CommandRun bad_address = run("--dashboard nowhere:80", env);
+    EXPECT_EQ(bad_address.exit_code, 2) << bad_address.output;
+    EXPECT_NE(bad_address.output.find("--dashboard 'nowhere:80': 'nowhere' is not an IP address"),
+              std::string::npos)
+        << bad_address.output;
+}
+
 // A rolling deploy: the new binary must not upgrade the schema under old ones.
 TEST(RunCli, NoMigrateRefusesAnOutdatedSchemaAndRunsOnACurrentOne) {
     TempDir dir;
