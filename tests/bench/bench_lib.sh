@@ -44,3 +44,6 @@ now_us_sql() {
 bench_sql() {
   if [ "$1" = sqlite ]; then sqlite3 "$work/bench.db" "$2"; else psql -qAt "$DBSUP_TEST_PG_URL" -c "$2"; fi
 }
+
+# Nanoseconds since the epoch.
+now_ns() { date +%s%N; }

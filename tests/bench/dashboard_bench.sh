@@ -17,7 +17,6 @@ bin="$1"; n="${2:-50000}"; reps="${3:-3}"
 work="$(mktemp -d)"; trap 'kill -TERM $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 source "$(dirname "$0")/bench_lib.sh"
 write_jobs_jsonl "$n" "$work/jobs.jsonl"
-now_ns() { date +%s%N; }
 port=$((20000 + RANDOM % 20000))
 for i in $(seq 200); do
   case $((i % 3)) in

@@ -16,7 +16,6 @@ bin="$1"; n="${2:-50000}"; reps="${3:-3}"
 work="$(mktemp -d)"; trap 'kill -TERM $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 source "$(dirname "$0")/bench_lib.sh"
 write_jobs_jsonl "$n" "$work/jobs.jsonl"
-now_ns() { date +%s%N; }
 
 route() {  # way -> its [databases.main] lines beyond the url
   case "$1" in

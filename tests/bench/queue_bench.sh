@@ -23,7 +23,6 @@ mixed_n=$((n / 10))
 seq 1 "$mixed_n" | awk '{ if ($1 % 10 == 0) print "{\"task\": \"sleep\", \"ms\": 200}"; else print "{\"i\": " $1 "}" }' \
   > "$work/mixed.jsonl"
 
-now_ns() { date +%s%N; }
 rate() { echo $(( $2 * 1000000000 / ($1 > 0 ? $1 : 1) )); }
 
 tuning() {  # configuration name -> its TOML
