@@ -81,10 +81,6 @@ bool is_page(const std::string& path) {
            (path.rfind("/jobs/", 0) == 0 && is_job_id(path.substr(6)));
 }
 
-Session& queue_session(const Config& config) {
-    return DatabaseManager::instance().session(config.queue.database);
-}
-
 }  // namespace
 
 DashboardServer::DashboardServer(const Config& config, Options options)
@@ -101,6 +97,13 @@ DashboardServer::DashboardServer(const Config& config, Options options)
 DashboardServer::~DashboardServer() {
     io_.stop();
     if (thread_.joinable()) thread_.join();
+}
+
+Session& DashboardServer::session() {
+    if (!session_)
+        session_ = DatabaseManager::instance().dedicated_session(config_.queue.database, "dashboard",
+                                                                 kStatementTimeoutMs);
+    return *session_;
 }
 
 void DashboardServer::check_address(const std::string& listen) {
@@ -164,7 +167,7 @@ HttpReply DashboardServer::api_query(const std::string& path, const std::string&
             return error_reply(400, "page: a number");
         }
         json jobs = json::array();
-        for (const Job& j : queue_.list(queue_session(config_), state, task, kPageSize + 1, queue,
+        for (const Job& j : queue_.list(session(), state, task, kPageSize + 1, queue,
                                         page * kPageSize))
             jobs.push_back(job_json(j));
         const bool more = jobs.size() > static_cast<std::size_t>(kPageSize);
@@ -173,12 +176,12 @@ HttpReply DashboardServer::api_query(const std::string& path, const std::string&
     }
     if (path == "/api/running") {
         json jobs = json::array();
-        for (const Job& j : queue_.list(queue_session(config_), "running", "", kMaxRunning))
+        for (const Job& j : queue_.list(session(), "running", "", kMaxRunning))
             jobs.push_back(job_json(j));
         return json_reply(200, {{"jobs", jobs}});
     }
     if (path.rfind("/api/jobs/", 0) == 0 && is_job_id(path.substr(10))) {
-        std::optional<Job> job = queue_.find(queue_session(config_), path.substr(10));
+        std::optional<Job> job = queue_.find(session(), path.substr(10));
         return job ? json_reply(200, job_json(*job)) : error_reply(404, "no such job");
     }
     return error_reply(404, "no such API");
@@ -200,8 +203,8 @@ HttpReply DashboardServer::api_action(const HttpRequest& request, const std::str
         return error_reply(403, why);
     }
     cache_.clear();  // the page shows what the action changed
-    Session& session = queue_session(config_);
-    queue_.sync_clock(session);  // a retried job is due now on the database's clock
+    Session& db = session();
+    queue_.sync_clock(db);  // a retried job is due now on the database's clock
     const std::string rest = path.substr(5);  // after "/api/"
     if (rest.rfind("jobs/", 0) == 0) {
         const auto slash = rest.find('/', 5);
@@ -209,11 +212,11 @@ HttpReply DashboardServer::api_action(const HttpRequest& request, const std::str
         const std::string verb = slash == std::string::npos ? "" : rest.substr(slash + 1);
         if (!is_job_id(id)) return error_reply(404, "no such job");
         if (verb == "retry")
-            return queue_.retry(session, id)
+            return queue_.retry(db, id)
                        ? json_reply(200, {{"message", "job " + id + " is available again"}})
                        : error_reply(409, "job " + id + " is not dead or available");
         if (verb == "cancel") {
-            switch (queue_.cancel(session, id)) {
+            switch (queue_.cancel(db, id)) {
                 case Queue::Cancel::cancelled:
                     return json_reply(200, {{"message", "job " + id + " cancelled"}});
                 case Queue::Cancel::requested:
@@ -229,7 +232,7 @@ HttpReply DashboardServer::api_action(const HttpRequest& request, const std::str
         rest.compare(rest.size() - 11, 11, "/retry-dead") == 0) {
         const std::string task = rest.substr(6, rest.size() - 17);
         if (!is_valid_name(task)) return error_reply(404, "no such task");
-        const std::size_t n = queue_.retry_all_dead(session, task);
+        const std::size_t n = queue_.retry_all_dead(db, task);
         return json_reply(200, {{"message", std::to_string(n) + " dead job(s) of " + task +
                                                 " made available again"}});
     }

@@ -15,13 +15,17 @@
 //
 // Read-only unless actions are enabled; an action then needs the token (header
 // X-Dbsup-Token) and a same-origin request (Sec-Fetch-Site, Origin against
-// Host), else 403 and nothing changes. Every query has a LIMIT.
+// Host), else 403 and nothing changes. Every query has a LIMIT and runs on a
+// connection of the dashboard's own (PostgreSQL: statements cancelled after
+// kStatementTimeoutMs), so the page never takes a connection from the queue's
+// pool nor holds its rows long.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <deque>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -47,6 +51,7 @@ public:
     static constexpr std::int64_t kPageSize = 50;
     static constexpr std::chrono::milliseconds kCacheFor{1000};
     static constexpr std::size_t kCacheEntries = 256;
+    static constexpr std::int64_t kStatementTimeoutMs = 2000;
 
     /// Starts serving. @throws std::runtime_error when it cannot listen.
     DashboardServer(const Config& config, Options options);
@@ -64,6 +69,8 @@ private:
     /// api_query() through the cache.
     HttpReply api_get(const std::string& path, const std::string& query);
     HttpReply api_query(const std::string& path, const std::string& query);
+    /// The dashboard thread's own connection, opened on first use.
+    Session& session();
     HttpReply api_action(const HttpRequest& request, const std::string& path);
     /// Why an action is refused, or "" when it may go ahead.
     std::string refusal(const HttpRequest& request) const;
@@ -80,6 +87,7 @@ private:
         HttpReply reply;
     };
     std::map<std::string, Cached> cache_;  // by target; the dashboard thread's only
+    std::unique_ptr<Session> session_;     // the dashboard thread's only
     boost::asio::io_context io_;
     HttpServer server_;
     std::thread thread_;

@@ -142,25 +142,31 @@ std::shared_ptr<ConnectionPool> DatabaseManager::pool(std::string_view name) {
 }
 
 std::unique_ptr<Session> DatabaseManager::dedicated_session(std::string_view name,
-                                                            const std::string& holder) {
+                                                            const std::string& holder,
+                                                            std::int64_t statement_timeout_ms) {
     check_fork();
     std::shared_ptr<ConnectionPool> own;
     {
         std::lock_guard lock(mutex_);
-        own = build_pool(std::string(name), 1);
+        own = build_pool(std::string(name), 1, statement_timeout_ms);
     }
     return std::make_unique<Session>(std::move(own), holder,
                                      observer_.load(std::memory_order_acquire));
 }
 
 std::shared_ptr<ConnectionPool> DatabaseManager::build_pool(const std::string& name,
-                                                            std::size_t size) {
+                                                            std::size_t size,
+                                                            std::int64_t statement_timeout_ms) {
     auto db = databases_.find(name);
     if (db == databases_.end())
         throw Error(ErrorCode::usage, "no database named '" + name + "' is configured");
-    auto engine = std::make_shared<Engine>(db->second, PasswordResolver::resolve(db->second),
+    DatabaseConfig config = db->second;
+    if (statement_timeout_ms > 0 &&
+        (config.statement_timeout_ms <= 0 || statement_timeout_ms < config.statement_timeout_ms))
+        config.statement_timeout_ms = statement_timeout_ms;
+    auto engine = std::make_shared<Engine>(config, PasswordResolver::resolve(config),
                                            application_name_);
-    PoolOptions options = PoolOptions::from_config(db->second, breaker_);
+    PoolOptions options = PoolOptions::from_config(config, breaker_);
     if (size > 0) {
         options.size = size;
         options.max_overflow = 0;

@@ -57,8 +57,10 @@ public:
     /// A session on a connection of its own (a pool of one, outside the
     /// shared pools and their stats), for work that must never wait behind the
     /// pool's other holders: the queue's lease renewal. The caller owns it.
-    /// @throws Error(usage) for an unknown name.
-    std::unique_ptr<Session> dedicated_session(std::string_view name, const std::string& holder);
+    /// statement_timeout_ms > 0 bounds its statements tighter than the
+    /// database's own setting (the dashboard's reads). @throws Error(usage) for an unknown name.
+    std::unique_ptr<Session> dedicated_session(std::string_view name, const std::string& holder,
+                                               std::int64_t statement_timeout_ms = 0);
 
     /// Scoped auto-commit call: f(Session&) in a transaction on `name`.
     template <class F>
@@ -79,8 +81,10 @@ public:
 private:
     DatabaseManager();
     void check_fork();
-    /// `size` > 0 overrides the configured pool size (and allows no overflow).
-    std::shared_ptr<ConnectionPool> build_pool(const std::string& name, std::size_t size = 0);
+    /// `size` > 0 overrides the configured pool size (and allows no overflow);
+    /// statement_timeout_ms > 0 a longer (or no) configured statement timeout.
+    std::shared_ptr<ConnectionPool> build_pool(const std::string& name, std::size_t size = 0,
+                                               std::int64_t statement_timeout_ms = 0);
 
     mutable std::mutex mutex_;
     std::atomic<pid_t> owner_pid_;
