@@ -53,16 +53,17 @@ void check_stats_directory(const std::string& stats_file) {
 // that cannot take that many more is refused up front, instead of failing
 // workers one by one under load. Behind a transaction pooler the pooler's own
 // limits (max_client_conn, default_pool_size) decide instead: not checked.
-void check_connection_capacity(const Config& config) {
+void check_connection_capacity(const Config& config, bool dashboard) {
     for (const auto& [name, db] : config.databases) {
         if (db.url.backend != Backend::postgresql || db.transaction_pooled()) continue;
         const std::int64_t housekeeping = name == config.queue.database ? 1 : 0;
         // The supervisor's own LISTEN connection (QueueWaker), and its scheduler's.
         const std::int64_t listener = housekeeping && config.queue.wake == "auto" ? 1 : 0;
         const std::int64_t scheduler = housekeeping && !config.schedules.empty() ? 1 : 0;
+        const std::int64_t dashboard_reads = housekeeping && dashboard ? 1 : 0;
         std::int64_t needed =
             config.supervisor.workers * (db.pool_size + db.max_overflow + housekeeping) +
-            listener + scheduler;
+            listener + scheduler + dashboard_reads;
         Result r;
         try {
             r = DatabaseManager::instance().transact(name, [](Session& s) {
@@ -84,7 +85,9 @@ void check_connection_capacity(const Config& config) {
                                     std::to_string(db.pool_size) + " + max_overflow " +
                                     std::to_string(db.max_overflow) +
                                     (housekeeping ? " + 1 housekeeping" : "") + ")" +
-                                    (listener ? " + 1 listener" : "") + " = " +
+                                    (listener ? " + 1 listener" : "") +
+                                    (scheduler ? " + 1 scheduler" : "") +
+                                    (dashboard_reads ? " + 1 dashboard" : "") + " = " +
                                     std::to_string(needed) +
                                     " connections, but the server takes " + std::to_string(free) +
                                     " more (max_connections " + std::to_string(max) + " - " +
@@ -136,10 +139,10 @@ std::int64_t require_current_schema(const Config& config, Session& session) {
 }
 
 // The queue's tables are created or upgraded before any worker claims a job.
-void prepare_queue(const Config& config, std::int64_t demo_jobs, bool migrate) {
+void prepare_queue(const Config& config, std::int64_t demo_jobs, bool migrate, bool dashboard) {
     DatabaseManager::instance().init_worker(config.databases, "dbsupervisor/supervisor");
     check_poolers(config);
-    check_connection_capacity(config);
+    check_connection_capacity(config, dashboard);
     Session& session = DatabaseManager::instance().session(config.queue.database);
     std::int64_t version =
         migrate ? QueueSchema::migrate(session) : require_current_schema(config, session);
@@ -172,7 +175,7 @@ int RunCommand::run(const Config& config, const RunOptions& options) {
     Pidfile pidfile(config.supervisor.pidfile);
     if (!verify(config)) return kExitFailure;
     try {
-        prepare_queue(config, options.demo_jobs, options.migrate);
+        prepare_queue(config, options.demo_jobs, options.migrate, !options.dashboard_listen.empty());
     } catch (const Error& e) {
         spdlog::error("queue: {}", e.what());
         return e.code() == ErrorCode::usage ? kExitUsage : kExitFailure;

@@ -55,11 +55,13 @@ const char* chromium() {
     return nullptr;
 }
 
+// Chromium's profile: one per test process, removed by the fixture.
+std::string profile_dir() { return "/tmp/dbsup-dashboard-chromium-" + std::to_string(::getpid()); }
+
 std::string browser_flags() {
     return std::string(chromium()) +
            " --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run "
-           "--hide-scrollbars --user-data-dir=/tmp/dbsup-dashboard-chromium-" +
-           std::to_string(::getpid()) + " --virtual-time-budget=5000 ";
+           "--hide-scrollbars --user-data-dir=" + profile_dir() + " --virtual-time-budget=5000 ";
 }
 
 // The DOM once the page's script has fetched and rendered.
@@ -93,6 +95,10 @@ std::string enqueue(const std::string& config, const std::string& args) {
 class DashboardTest : public ::testing::Test {
 protected:
     void SetUp() override { ASSERT_NE(chromium(), nullptr) << "chromium is not installed (scripts/setup)"; }
+    void TearDown() override {
+        std::error_code ignored;
+        std::filesystem::remove_all(profile_dir(), ignored);
+    }
 
     std::string rest_toml() const {
         return "[databases.main]\nurl = \"sqlite:///" + (dir_.path() / "main.db").string() +
