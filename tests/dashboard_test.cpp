@@ -156,7 +156,8 @@ TEST_F(DashboardTest, EveryPageRendersTheQueueInABrowserAndActionsNeedTheTokenAn
         << "jobs by state per queue: " << overview.substr(overview.find("Queues"), 800);
 
     const std::string workers = dump_dom(base + "/workers");
-    for (const auto& w : sup.stats()["workers"])
+    const json stats = sup.stats();  // kept: a range-for over a temporary's member would dangle
+    for (const auto& w : stats["workers"])
         EXPECT_NE(workers.find("<td>" + std::to_string(w["pid"].get<int>()) + "</td>"), std::string::npos);
     EXPECT_NE(workers.find(running), std::string::npos) << "the running job is not shown";
 
