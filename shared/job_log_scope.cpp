@@ -8,8 +8,8 @@ thread_local const JobLogScope* current_scope = nullptr;
 
 }  // namespace
 
-JobLogScope::JobLogScope(const Job& job) noexcept
-    : job_(job), started_(std::chrono::steady_clock::now()), outer_(current_scope) {
+JobLogScope::JobLogScope(const Job& job, std::chrono::steady_clock::time_point started) noexcept
+    : job_(job), started_(started), outer_(current_scope) {
     current_scope = this;
 }
 

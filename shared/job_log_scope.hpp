@@ -11,8 +11,9 @@ namespace dbsup {
 
 class JobLogScope {
 public:
-    /// The calling thread runs `job` (which must outlive this) until the scope ends.
-    explicit JobLogScope(const Job& job) noexcept;
+    /// The calling thread runs `job` (which must outlive this), started at
+    /// `started` (the runner's own clock reading), until the scope ends.
+    JobLogScope(const Job& job, std::chrono::steady_clock::time_point started) noexcept;
     ~JobLogScope();
     JobLogScope(const JobLogScope&) = delete;
     JobLogScope& operator=(const JobLogScope&) = delete;

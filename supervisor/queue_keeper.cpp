@@ -195,11 +195,7 @@ QueueKeeper::Clock::time_point QueueKeeper::count_depth() noexcept {
         queue_.sync_clock(session);  // its put-backs and prunes use the database's clock
         // One scan gives both the totals and each queue's (the dashboard's).
         const auto by_queue = queue_.counts_by_queue(session);
-        std::map<std::string, std::int64_t> totals{
-            {"available", 0}, {"running", 0}, {"succeeded", 0}, {"dead", 0}};
-        for (const auto& [queue, states] : by_queue)
-            for (const auto& [state, n] : states) totals[state] += n;
-        nlohmann::json counts(totals);
+        nlohmann::json counts(Queue::totals(by_queue));
         nlohmann::json queues = {{"by_state", by_queue},
                                   {"paused", queue_.paused_queues(session)},
                                   {"oldest_waiting_seconds", queue_.oldest_waiting_seconds(session)},

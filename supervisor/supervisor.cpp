@@ -167,14 +167,21 @@ void Supervisor::feed_watchdog() {
     });
 }
 
-void Supervisor::notify_ready_when_settled() {
-    if (ready_notified_ || shutdown_ != Shutdown::none || !systemd_.enabled()) return;
+bool Supervisor::workers_settled() const {
     for (std::size_t i = 0; i < slots_.size(); ++i) {
         const WorkerSlot& s = slots_[i];
-        if (s.replace || s.replacing || (s.wanted && s.pid <= 0)) return;
+        if (s.replacing || (s.wanted && s.pid <= 0)) return false;
         if (s.pid > 0 && segment_.slot(i).state.load() != static_cast<std::uint64_t>(WorkerState::ready))
-            return;
+            return false;
     }
+    return true;
+}
+
+void Supervisor::notify_ready_when_settled() {
+    if (ready_notified_ || shutdown_ != Shutdown::none || !systemd_.enabled()) return;
+    const bool replacements_due =
+        std::any_of(slots_.begin(), slots_.end(), [](const WorkerSlot& s) { return s.replace; });
+    if (replacements_due || !workers_settled()) return;
     systemd_.notify("READY=1");
     ready_notified_ = true;
     spdlog::debug("supervisor: told systemd READY=1");
@@ -350,13 +357,7 @@ void Supervisor::reload() {
 // One worker at a time: the next is told to drain only when no replacement is
 // under way and every live worker is ready, so capacity never drops by more than one.
 void Supervisor::process_replacements() {
-    if (shutdown_ != Shutdown::none) return;
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-        const WorkerSlot& s = slots_[i];
-        if (s.replacing || (s.wanted && s.pid == 0)) return;
-        if (s.pid > 0 && segment_.slot(i).state.load() != static_cast<std::uint64_t>(WorkerState::ready))
-            return;
-    }
+    if (shutdown_ != Shutdown::none || !workers_settled()) return;
     for (WorkerSlot& s : slots_) {
         if (!s.replace || s.pid <= 0) continue;
         s.replace = false;

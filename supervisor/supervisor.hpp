@@ -65,7 +65,9 @@ private:
     void wait_for_tick();
     /// WATCHDOG=1 from the event loop itself, so a wedged loop stops sending it.
     void feed_watchdog();
-    /// READY=1 once every wanted worker is up and ready and no replacement is under way.
+    /// Every wanted worker alive and ready, and no replacement under way.
+    bool workers_settled() const;
+    /// READY=1 once the workers are settled and no replacement is due.
     void notify_ready_when_settled();
     void process_requests();
     void process_shutdown_request();

@@ -134,6 +134,21 @@ TEST(SystemdNotify, ReadyStatusWatchdogReloadingAndStoppingAsSystemdExpects) {
     EXPECT_EQ(systemd.count("READY=1"), 2u) << systemd.seen().substr(0, 2000);
 }
 
+// READY=1 waits for every worker: with one that keeps failing at start, it never comes.
+TEST(SystemdNotify, NoReadyWhileAWorkerCannotStart) {
+    TempDir dir;
+    NotifySocket systemd((dir.path() / "notify").string());
+    SupervisorProcess sup(dir, "", {"--workers", "2"},
+                          {"NOTIFY_SOCKET=" + systemd.path(), "DBSUP_TEST_WORKER_EXIT=1@1"});
+    // Two seconds of stats writes (STATUS=) with slot 0 ready and slot 1 respawning.
+    const auto until = std::chrono::steady_clock::now() + 2s;
+    while (std::chrono::steady_clock::now() < until)
+        systemd.wait_for([](const std::string& m) { return m.rfind("STATUS=", 0) == 0; }, 1s);
+    EXPECT_EQ(systemd.count("READY=1"), 0u) << systemd.seen().substr(0, 2000);
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
+}
+
 // Outside systemd nothing changes; a bad NOTIFY_SOCKET is said, not fatal.
 TEST(SystemdNotify, ANotifySocketThatIsNotAPathIsReportedAndIgnored) {
     TempDir dir;

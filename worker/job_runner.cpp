@@ -331,8 +331,8 @@ void JobRunner::release(const std::vector<Job>& jobs, Session& queue_session,
 }
 
 void JobRunner::run_job(const Job& job, Session& queue_session, const Runner& runner) {
-    const JobLogScope log_scope(job);
     const Clock::time_point started = Clock::now();
+    const JobLogScope log_scope(job, started);
     const std::string& owner = runner.owner;
     const TaskDefinition* task = tasks_.find(job.task);
     nlohmann::json payload = nlohmann::json::parse(job.payload, nullptr, false);

@@ -682,28 +682,33 @@ std::vector<std::string> Queue::paused_queues(Session& session) const {
     return out;
 }
 
-std::map<std::string, std::map<std::string, std::int64_t>> Queue::counts_by_queue(
-    Session& session) const {
-    std::map<std::string, std::map<std::string, std::int64_t>> out;
+namespace {
+
+Queue::StateCounts no_jobs() { return {{"available", 0}, {"running", 0}, {"succeeded", 0}, {"dead", 0}}; }
+
+}  // namespace
+
+std::map<std::string, Queue::StateCounts> Queue::counts_by_queue(Session& session) const {
+    std::map<std::string, StateCounts> out;
     Result r = session.transact([](Session& s) {
         return s.execute("SELECT queue, state, COUNT(*) FROM dbsup_jobs GROUP BY queue, state");
     });
     for (const Row& row : r.rows) {
-        auto& states = out[row.get<std::string>(0)];
-        if (states.empty()) states = {{"available", 0}, {"running", 0}, {"succeeded", 0}, {"dead", 0}};
-        states[row.get<std::string>(1)] = row.get<std::int64_t>(2);
+        auto [it, added] = out.try_emplace(row.get<std::string>(0), no_jobs());
+        it->second[row.get<std::string>(1)] = row.get<std::int64_t>(2);
     }
     return out;
 }
 
-std::map<std::string, std::int64_t> Queue::counts(Session& session) const {
-    std::map<std::string, std::int64_t> out{
-        {"available", 0}, {"running", 0}, {"succeeded", 0}, {"dead", 0}};
-    Result r = session.transact([](Session& s) {
-        return s.execute("SELECT state, COUNT(*) FROM dbsup_jobs GROUP BY state");
-    });
-    for (const Row& row : r.rows) out[row.get<std::string>(0)] = row.get<std::int64_t>(1);
+Queue::StateCounts Queue::totals(const std::map<std::string, StateCounts>& by_queue) {
+    StateCounts out = no_jobs();
+    for (const auto& [queue, states] : by_queue)
+        for (const auto& [state, n] : states) out[state] += n;
     return out;
+}
+
+std::map<std::string, std::int64_t> Queue::counts(Session& session) const {
+    return totals(counts_by_queue(session));
 }
 
 std::map<std::string, std::map<std::string, std::int64_t>> Queue::counts_by_task(

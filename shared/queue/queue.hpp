@@ -147,9 +147,11 @@ public:
     void set_paused(Session& session, const std::string& queue, bool paused) const;
     /// The paused queues, by name.
     std::vector<std::string> paused_queues(Session& session) const;
-    /// Job counts by queue, then by state (the four states always there); commits.
-    std::map<std::string, std::map<std::string, std::int64_t>> counts_by_queue(
-        Session& session) const;
+    using StateCounts = std::map<std::string, std::int64_t>;  // the four states always there
+    /// Job counts by queue, then by state; commits.
+    std::map<std::string, StateCounts> counts_by_queue(Session& session) const;
+    /// The sum over queues of counts_by_queue().
+    static StateCounts totals(const std::map<std::string, StateCounts>& by_queue);
     /// Job counts by task, then by state; commits.
     std::map<std::string, std::map<std::string, std::int64_t>> counts_by_task(
         Session& session) const;

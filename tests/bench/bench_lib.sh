@@ -47,3 +47,11 @@ bench_sql() {
 
 # Nanoseconds since the epoch.
 now_ns() { date +%s%N; }
+
+# The [supervisor] section every end-to-end bench run uses: stats in $work, every 100 ms.
+supervisor_toml() { printf '[supervisor]\nstats_file = "%s"\nstats_interval_ms = 100\n' "$work/stats.json"; }
+
+# Waits until the stats file says N jobs succeeded.
+wait_for_succeeded() {
+  until grep -q "\"succeeded_total\": $1\b" "$work/stats.json" 2>/dev/null; do sleep 0.02; done
+}

@@ -42,9 +42,7 @@ load() {  # pause: until the file $work/stop exists, 200 at once every PAUSE s, 
 one_run() {  # mode -> jobs/s (and the answers in $work/answers)
   fresh_database postgresql >/dev/null
   cat > "$work/c.toml" <<TOML
-[supervisor]
-stats_file = "$work/stats.json"
-stats_interval_ms = 100
+$(supervisor_toml)
 [databases.main]
 url = "$DBSUP_TEST_PG_URL"
 password_env = "DBSUP_TEST_PG_PASSWORD"
@@ -64,7 +62,7 @@ TOML
     until curl -s -o /dev/null "http://127.0.0.1:$port/api/overview"; do sleep 0.01; done
     load 1 & loader=$!
   fi
-  until grep -q "\"succeeded_total\": $n\b" "$work/stats.json" 2>/dev/null; do sleep 0.02; done
+  wait_for_succeeded "$n"
   t1=$(now_ns)
   touch "$work/stop"
   [ -n "$loader" ] && wait "$loader"

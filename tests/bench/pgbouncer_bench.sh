@@ -32,9 +32,7 @@ route() {  # way -> its [databases.main] lines beyond the url
 one_run() {  # way task -> jobs/s
   fresh_database postgresql >/dev/null
   cat > "$work/c.toml" <<TOML
-[supervisor]
-stats_file = "$work/stats.json"
-stats_interval_ms = 100
+$(supervisor_toml)
 [databases.main]
 $(route "$1")
 [tasks.insert_one]
@@ -48,7 +46,7 @@ TOML
   local t0 t1 pid
   t0=$(now_ns)
   "$bin" --config "$work/c.toml" --workers 8 --log-level error & pid=$!
-  until grep -q "\"succeeded_total\": $n\b" "$work/stats.json" 2>/dev/null; do sleep 0.02; done
+  wait_for_succeeded "$n"
   t1=$(now_ns)
   kill -TERM "$pid"; wait "$pid" || true
   echo $(( n * 1000000000 / (t1 - t0) ))
