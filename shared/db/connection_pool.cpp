@@ -7,24 +7,11 @@
 
 #include <algorithm>
 #include <cstring>
-#include <random>
 
+#include "shared/db/leak_report.hpp"
 #include "shared/errors.hpp"
 
 namespace dbsup {
-namespace {
-
-// Up to 10% shorter, so connections opened together do not all expire together.
-Connection::Clock::duration jittered(std::chrono::milliseconds lifetime) {
-    thread_local std::minstd_rand random{std::random_device{}()};
-    auto max_cut = lifetime.count() / 10;
-    if (max_cut <= 0) return lifetime;
-    std::uniform_int_distribution<std::int64_t> cut(0, max_cut);
-    return std::chrono::milliseconds(lifetime.count() - cut(random));
-}
-
-}  // namespace
-
 ConnectionPool::ConnectionPool(PoolOptions options, Factory factory)
     : options_(std::move(options)),
       factory_(std::move(factory)),
@@ -91,15 +78,7 @@ std::unique_ptr<Connection> ConnectionPool::take_idle_or_reserve(
 
 void ConnectionPool::throw_timeout(std::chrono::nanoseconds waited) {
     ++counters_.timeouts_total;
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(waited).count();
-    throw Error(ErrorCode::pool_timeout,
-                "pool '" + options_.name + "' timed out after " + std::to_string(ms) +
-                    " ms waiting for a connection (pool_size " + std::to_string(options_.size) +
-                    ", max_overflow " + std::to_string(options_.max_overflow) + ", in use " +
-                    std::to_string(in_use_.size()) + ", idle " + std::to_string(idle_.size()) +
-                    ", waiting " + std::to_string(counters_.waiting + 1) +
-                    "); raise pool_size or pool_timeout_ms, or hold connections for less time",
-                options_.name);
+    throw pool_timeout_error(options_, waited, in_use_.size(), idle_.size(), counters_.waiting + 1);
 }
 
 std::unique_ptr<Connection> ConnectionPool::open_reserved() {
@@ -118,7 +97,7 @@ std::unique_ptr<Connection> ConnectionPool::open_reserved() {
     connection->pool_state.created_at = now;
     connection->pool_state.last_used = now;
     if (options_.recycle.count() > 0)
-        connection->pool_state.expires_at = now + jittered(options_.recycle);
+        connection->pool_state.expires_at = now + jittered_lifetime(options_.recycle);
     std::lock_guard lock(mutex_);
     connection->pool_state.id = ++counters_.opened_total;
     return connection;
@@ -205,32 +184,8 @@ PoolStats ConnectionPool::stats() const {
 }
 
 std::size_t ConnectionPool::check_leaks() {
-    struct Leak {
-        std::uint64_t id;
-        long long held_ms;
-        std::string holder;
-    };
-    std::vector<Leak> found;
-    {
-        std::lock_guard lock(mutex_);
-        auto now = Clock::now();
-        for (Connection* c : in_use_) {
-            auto held = now - c->pool_state.checked_out_at;
-            if (c->pool_state.leak_reported || held < options_.leak_detection) continue;
-            c->pool_state.leak_reported = true;
-            ++counters_.leaks_total;
-            found.push_back(
-                {c->pool_state.id,
-                 std::chrono::duration_cast<std::chrono::milliseconds>(held).count(),
-                 c->pool_state.holder});
-        }
-    }
-    for (const Leak& leak : found)
-        spdlog::warn("pool '{}': connection #{} held for {} ms by '{}' (leak_detection_ms {}); "
-                     "possible leak",
-                     options_.name, leak.id, leak.held_ms, leak.holder,
-                     options_.leak_detection.count());
-    return found.size();
+    return LeakReport::check(mutex_, in_use_, counters_.leaks_total, options_.name,
+                             options_.leak_detection);
 }
 
 void ConnectionPool::leak_watch_loop() {

@@ -1,9 +1,14 @@
 #include "shared/db/database_manager.hpp"
 
+#include <boost/asio/this_coro.hpp>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <boost/asio/thread_pool.hpp>
+
+
 #include "config/password_resolver.hpp"
+#include "shared/db/async_pools.hpp"
 #include "shared/db/engine.hpp"
 #include "shared/errors.hpp"
 
@@ -79,6 +84,7 @@ void DatabaseManager::init_worker(const std::map<std::string, DatabaseConfig>& d
         breaker_ = breaker;
         statement_cache_size_ = statement_cache_size;
         old.swap(pools_);
+        async_pools_.clear();
         generation_.fetch_add(1, std::memory_order_acq_rel);
     }
 }
@@ -89,6 +95,7 @@ void DatabaseManager::close_worker() noexcept {
     {
         std::lock_guard lock(mutex_);
         old.swap(pools_);
+        async_pools_.clear();
         observer_.store(nullptr, std::memory_order_release);
         generation_.fetch_add(1, std::memory_order_acq_rel);
     }
@@ -106,6 +113,7 @@ void DatabaseManager::check_fork() {
         new std::shared_ptr<ConnectionPool>(pool);  // leaked on purpose: never destroyed
     }
     pools_.clear();
+    async_pools_.clear();
     owner_pid_.store(getpid(), std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_acq_rel);
 }
@@ -176,10 +184,56 @@ std::shared_ptr<ConnectionPool> DatabaseManager::build_pool(const std::string& n
         [engine, cache = statement_cache_size_] { return engine->connect(cache); });
 }
 
-std::vector<PoolStats> DatabaseManager::pool_stats() const {
+std::shared_ptr<AsyncPool> DatabaseManager::build_async_pool(const std::string& name) {
+    std::shared_ptr<ConnectionPool> sync = pool(name);  // its breaker; opens nothing
     std::lock_guard lock(mutex_);
+    const DatabaseConfig& config = databases_.find(name)->second;
+    auto engine = std::make_shared<Engine>(config, PasswordResolver::resolve(config),
+                                           application_name_);
+    PoolOptions options = PoolOptions::from_config(config, breaker_);
+    // SQLite: a thread per connection the pool may open, since a statement
+    // waiting for the write lock blocks its thread, and the COMMIT that would
+    // free the lock must not wait for a thread behind it.
+    std::shared_ptr<boost::asio::thread_pool> threads;
+    if (config.url.backend == Backend::sqlite)
+        threads = std::make_shared<boost::asio::thread_pool>(options.size + options.max_overflow);
+    auto built = std::make_shared<AsyncPool>(
+        std::move(options), std::move(sync),
+        [engine, threads, cache = statement_cache_size_] {
+            return engine->connect_async(cache, threads);
+        });
+    std::erase_if(async_pools_, [](const auto& weak) { return weak.expired(); });
+    async_pools_.push_back(built);
+    return built;
+}
+
+std::shared_ptr<AsyncPool> DatabaseManager::async_pool(const std::string& name,
+                                                       const boost::asio::any_io_executor& executor) {
+    check_fork();
+    auto& pools = boost::asio::use_service<AsyncPools>(
+        boost::asio::query(executor, boost::asio::execution::context));
+    return pools.find_or_build(name, generation(), [&] { return build_async_pool(name); });
+}
+
+Awaitable<AsyncSession> DatabaseManager::async_session(std::string name) {
+    auto executor = co_await boost::asio::this_coro::executor;
+    co_return AsyncSession(async_pool(name, executor), holder_label(name) + "/async",
+                           observer_.load(std::memory_order_acquire));
+}
+
+std::vector<PoolStats> DatabaseManager::pool_stats() const {
+    std::vector<std::shared_ptr<AsyncPool>> async;
     std::vector<PoolStats> stats;
-    for (const auto& [name, pool] : pools_) stats.push_back(pool->stats());
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [name, pool] : pools_) stats.push_back(pool->stats());
+        for (const auto& weak : async_pools_)
+            if (auto pool = weak.lock()) async.push_back(std::move(pool));
+    }
+    for (const auto& pool : async) {  // outside the lock: a leak report logs
+        pool->check_leaks();
+        stats.push_back(pool->stats());
+    }
     return stats;
 }
 

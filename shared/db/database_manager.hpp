@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -24,8 +25,11 @@
 #include <sys/types.h>
 
 #include "config/config.hpp"
+#include "shared/db/async_session.hpp"
 #include "shared/db/connection_pool.hpp"
 #include "shared/db/session.hpp"
+
+
 
 namespace dbsup {
 
@@ -73,6 +77,27 @@ public:
         return std::forward<F>(f)(session(name));
     }
 
+    /// The async side (DESIGN section 5). The async pool for `name` on
+    /// `executor`'s io_context (one per database per event loop, built on
+    /// first use and dropped with that io_context or by close_worker()).
+    /// @throws Error(usage) for an unknown name.
+    std::shared_ptr<AsyncPool> async_pool(const std::string& name,
+                                          const boost::asio::any_io_executor& executor);
+    /// A new session on `name`'s async pool of the calling coroutine's event loop.
+    Awaitable<AsyncSession> async_session(std::string name);
+    /// Scoped auto-commit call for coroutines: co_await f(AsyncSession&) in a
+    /// transaction on `name`, committed when f returns, rolled back when it
+    /// throws (or is cancelled). At `deadline` a running statement is
+    /// cancelled on the server and the call fails with Error(timeout).
+    template <class F>
+    Awaitable<void> async_transact(std::string name, F f,
+                                   std::optional<AsyncSession::Clock::time_point> deadline = {}) {
+        AsyncSession session = co_await async_session(std::move(name));
+        co_await session.transact(std::move(f), deadline);
+    }
+
+    /// Every pool's figures, the async ones' named "<name>/async" (their
+    /// leaks are looked for here).
     std::vector<PoolStats> pool_stats() const;
     /// Bumped whenever pools are dropped (init, close, fork); sessions of an older
     /// generation are discarded.
@@ -86,11 +111,14 @@ private:
     std::shared_ptr<ConnectionPool> build_pool(const std::string& name, std::size_t size = 0,
                                                std::int64_t statement_timeout_ms = 0);
 
+    std::shared_ptr<AsyncPool> build_async_pool(const std::string& name);
+
     mutable std::mutex mutex_;
     std::atomic<pid_t> owner_pid_;
     std::atomic<std::uint64_t> generation_{1};
     std::map<std::string, DatabaseConfig, std::less<>> databases_;
     std::map<std::string, std::shared_ptr<ConnectionPool>, std::less<>> pools_;
+    std::vector<std::weak_ptr<AsyncPool>> async_pools_;  // for pool_stats(); owned by AsyncPools
     std::string application_name_ = "dbsupervisor";
     std::atomic<QueryObserver*> observer_{nullptr};
     CircuitBreakerConfig breaker_{.window = 0};

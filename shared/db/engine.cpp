@@ -1,5 +1,7 @@
 #include "shared/db/engine.hpp"
 
+#include "shared/db/async_pg_connection.hpp"
+#include "shared/db/async_sqlite_connection.hpp"
 #include "shared/db/postgres_connection.hpp"
 #include "shared/db/result.hpp"
 #include "shared/db/sqlite_connection.hpp"
@@ -42,13 +44,26 @@ std::unique_ptr<Connection> Engine::connect(std::size_t statement_cache_size) co
     if (config_.url.backend == Backend::sqlite)
         return std::make_unique<SqliteConnection>(config_.name, config_.url.path, config_.sqlite,
                                                   statement_cache_size);
+    return std::make_unique<PostgresConnection>(config_.name, conninfo_,
+                                                postgres_settings(statement_cache_size));
+}
+
+PostgresSettings Engine::postgres_settings(std::size_t statement_cache_size) const {
     const bool pooled = config_.transaction_pooled();
-    return std::make_unique<PostgresConnection>(
-        config_.name, conninfo_,
-        PostgresSettings{.statement_cache_size = pooled ? 0 : statement_cache_size,
-                         .transaction_pooled = pooled,
-                         .statement_timeout_ms = config_.statement_timeout_ms,
-                         .pooler_detected = pooler_detected_});
+    return {.statement_cache_size = pooled ? 0 : statement_cache_size,
+            .transaction_pooled = pooled,
+            .statement_timeout_ms = config_.statement_timeout_ms,
+            .pooler_detected = pooler_detected_};
+}
+
+Awaitable<std::unique_ptr<AsyncConnection>> Engine::connect_async(
+    std::size_t statement_cache_size,
+    const std::shared_ptr<boost::asio::thread_pool>& sqlite_threads) const {
+    if (config_.url.backend == Backend::postgresql)
+        return AsyncPgConnection::open(config_.name, conninfo_,
+                                       postgres_settings(statement_cache_size));
+    return AsyncSqliteConnection::open(sqlite_threads,
+                                       [this, statement_cache_size] { return connect(statement_cache_size); });
 }
 
 }  // namespace dbsup

@@ -9,7 +9,13 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "shared/db/async_connection.hpp"
 #include "shared/db/connection.hpp"
+#include "shared/db/postgres_connection.hpp"
+
+namespace boost::asio {
+class thread_pool;
+}
 
 namespace dbsup {
 
@@ -26,6 +32,13 @@ public:
     /// @throws Error(connection_failed)
     std::unique_ptr<Connection> connect(std::size_t statement_cache_size = 100) const;
 
+    /// The same for coroutines, on the caller's executor (PostgreSQL: raw
+    /// libpq in pipeline mode; SQLite: the ordinary connection run on
+    /// `sqlite_threads`). @throws Error(connection_failed)
+    Awaitable<std::unique_ptr<AsyncConnection>> connect_async(
+        std::size_t statement_cache_size,
+        const std::shared_ptr<boost::asio::thread_pool>& sqlite_threads) const;
+
     const DatabaseConfig& config() const noexcept { return config_; }
     /// PostgreSQL: the libpq connection string, for a connection the pool does
     /// not manage (the supervisor's LISTEN). It holds the password: never log it.
@@ -33,6 +46,7 @@ public:
     const std::string& name() const noexcept { return config_.name; }
 
 private:
+    PostgresSettings postgres_settings(std::size_t statement_cache_size) const;
     std::string postgres_conninfo(const std::optional<std::string>& password,
                                   const std::string& application_name) const;
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "shared/errors.hpp"
 #include "shared/metrics/histogram.hpp"
 
 namespace dbsup {
@@ -53,5 +54,13 @@ struct PoolStats {
     std::uint64_t statement_cache_misses_total = 0;
     std::uint64_t statement_cache_evictions_total = 0;
 };
+
+/// A connection's lifetime under recycle_s: up to 10% shorter, so connections
+/// opened together do not all expire together.
+std::chrono::steady_clock::duration jittered_lifetime(std::chrono::milliseconds lifetime);
+
+/// The error of a checkout that waited `waited` in vain, with the pool's figures.
+Error pool_timeout_error(const PoolOptions& options, std::chrono::nanoseconds waited,
+                         std::size_t in_use, std::size_t idle, std::size_t waiting);
 
 }  // namespace dbsup

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <utility>
 
+#include "shared/db/postgres_values.hpp"
 #include "shared/errors.hpp"
 
 namespace dbsup {
@@ -39,79 +40,17 @@ PGconn* raw_connection(pqxx::connection_base& connection) {
     return connection.*get(PgconnMember{});
 }
 
-// Parameters as libpq takes them: text, and a null pointer for NULL.
-struct ParamTexts {
-    explicit ParamTexts(const Params& params) {
-        storage.reserve(params.size());  // never reallocated: the pointers stay valid
-        pointers.reserve(params.size());
-        for (const Value& v : params) {
-            if (std::holds_alternative<std::nullptr_t>(v)) {
-                pointers.push_back(nullptr);
-                continue;
-            }
-            storage.push_back(value_text(v));
-            pointers.push_back(storage.back().c_str());
-        }
-    }
-    std::vector<std::string> storage;
-    std::vector<const char*> pointers;
-};
+bool stale_plan(const pqxx::sql_error& e) { return postgres_stale_plan(e.sqlstate(), e.what()); }
 
-// A prepared statement whose result columns changed with the schema.
-bool stale_plan(const pqxx::sql_error& e) {
-    return e.sqlstate() == "0A000" &&
-           std::string_view(e.what()).find("cached plan must not change result type") !=
-               std::string_view::npos;
-}
-
-// "prepared statement "dbsup_…" does not exist" (26000) or "already exists"
-// (42P05): our named statements met a server connection that is not the one
-// they were prepared on, which only a transaction pooler does.
 bool lost_statement(const pqxx::sql_error& e) {
-    return (e.sqlstate() == "26000" || e.sqlstate() == "42P05") &&
-           std::string_view(e.what()).find("\"dbsup_") != std::string_view::npos;
+    return postgres_lost_statement(e.sqlstate(), e.what());
 }
 
-// FNV-1a: a statement's name follows from its text, so a name met on a server
-// connection shared through a pooler can never stand for other SQL.
-std::string statement_name(std::string_view sql) {
-    std::uint64_t hash = 14695981039346656037ull;
-    for (unsigned char c : sql) hash = (hash ^ c) * 1099511628211ull;
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
-    return std::string("dbsup_") + hex;
-}
-
-ErrorCode classify(const pqxx::sql_error& e) {
-    const std::string& state = e.sqlstate();
-    if (stale_plan(e) || lost_statement(e)) return ErrorCode::stale_statement;
-    if (state.rfind("23", 0) == 0) return ErrorCode::constraint_violation;
-    if (state == "40001") return ErrorCode::serialization_failure;
-    if (state == "40P01") return ErrorCode::deadlock;
-    if (state.rfind("42", 0) == 0) return ErrorCode::syntax;
-    if (state == "57014") return ErrorCode::timeout;
-    if (state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02")
-        return ErrorCode::broken_connection;
-    if (state == "53300" || state == "57P03") return ErrorCode::connection_failed;
-    return ErrorCode::sql;
-}
+ErrorCode classify(const pqxx::sql_error& e) { return postgres_error_code(e.sqlstate(), e.what()); }
 
 Value field_value(const pqxx::field& field) {
     if (field.is_null()) return nullptr;
-    switch (field.type()) {
-        case 20:  // int8
-        case 21:  // int2
-        case 23:  // int4
-        case 26:  // oid
-            return field.as<std::int64_t>();
-        case 700:  // float4
-        case 701:  // float8
-            return field.as<double>();
-        case 16:  // bool
-            return static_cast<std::int64_t>(field.c_str()[0] == 't' ? 1 : 0);
-        default:
-            return std::string(field.c_str(), field.size());
-    }
+    return postgres_value(field.c_str(), field.size(), field.type());
 }
 
 Result convert(const pqxx::result& r) {
@@ -153,17 +92,6 @@ void append_copy_field(std::string& line, const Value& v) {
         rest.remove_prefix(special + 1);
     }
     line.append(rest);
-}
-
-std::string first_word(std::string_view sql) {
-    std::string word;
-    for (char c : sql) {
-        if (std::isalpha(static_cast<unsigned char>(c)))
-            word += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-        else if (!word.empty() || !std::isspace(static_cast<unsigned char>(c)))
-            break;
-    }
-    return word;
 }
 
 }  // namespace
@@ -213,7 +141,7 @@ void PostgresConnection::cancel() noexcept {
 }
 
 void PostgresConnection::track_transaction(std::string_view sql) noexcept {
-    std::string word = first_word(sql);
+    std::string word = first_sql_word(sql);
     if (word == "BEGIN" || word == "START") in_transaction_ = true;
     if (word == "COMMIT" || word == "ROLLBACK" || word == "END" || word == "ABORT")
         in_transaction_ = false;
@@ -236,7 +164,7 @@ Result PostgresConnection::run(std::string_view sql, const Params& params) {
     const bool first = std::exchange(first_in_transaction_, false);
     if (begin_pending_) {
         begin_pending_ = false;
-        std::string word = first_word(sql);
+        std::string word = first_sql_word(sql);
         if (word == "COMMIT" || word == "ROLLBACK") return Result{};  // nothing was sent
         // The simple-query protocol takes several statements in one round trip;
         // a parameterised statement needs the extended protocol, so BEGIN goes first.
@@ -248,7 +176,7 @@ Result PostgresConnection::run(std::string_view sql, const Params& params) {
         send_begin();
     }
     if (params.empty()) return convert(pq_->work.exec(std::string(sql)));
-    const ParamTexts texts(params);
+    const PostgresParams texts(params);
     const std::vector<const char*>& pointers = texts.pointers;
     if (statements_.enabled()) return run_prepared(sql, pointers, first);
     return convert(
@@ -280,7 +208,7 @@ void PostgresConnection::stop_caching_for_pooler() noexcept {
 
 std::string PostgresConnection::prepared_name(std::string_view sql) {
     if (const std::string* name = statements_.find(sql)) return *name;
-    std::string name = statement_name(sql);
+    std::string name = postgres_statement_name(sql);
     // Evicted but not yet deallocated: the server still has it, under the name
     // its text gives, so it is taken back rather than deallocated under us.
     std::erase(stale_, name);
@@ -412,7 +340,7 @@ void PostgresConnection::execute_all(const std::vector<PendingStatement>& statem
 
 void PostgresConnection::send_in_pipeline(PGconn* conn, const std::string& sql,
                                           const std::string& prepared, const Params& params) {
-    const ParamTexts texts(params);
+    const PostgresParams texts(params);
     const char* const* values = texts.pointers.data();
     const int n = static_cast<int>(texts.pointers.size());
     const int sent =
@@ -461,33 +389,20 @@ Result PostgresConnection::execute(std::string_view sql, const Params& params) {
     }
 }
 
-namespace {
-
-// What a lost connection says, whatever libpq's words for it ("Could not
-// obtain client encoding: not connected", "server closed the connection
-// unexpectedly"...): the caller discards the connection and may retry.
-std::string lost(std::string why) {
-    while (!why.empty() && std::isspace(static_cast<unsigned char>(why.back()))) why.pop_back();
-    return "the connection was lost (the server closed it: restarted, or its backend was "
-           "terminated); it is discarded and a new one is opened on the next use. libpq: " +
-           why;
-}
-
-}  // namespace
 
 void PostgresConnection::translate_current_exception(std::string_view sql) {
     try {
         throw;
     } catch (const pqxx::broken_connection& e) {
         broken_ = true;
-        throw Error(ErrorCode::broken_connection, lost(e.what()), database_);
+        throw Error(ErrorCode::broken_connection, postgres_lost_message(e.what()), database_);
     } catch (const pqxx::sql_error& e) {
         if (lost_statement(e)) stop_caching_for_pooler();
         ErrorCode code = classify(e);
         if (code == ErrorCode::broken_connection || !pq_->connection.is_open()) broken_ = true;
         // A failed COMMIT ends the transaction too; a failed statement leaves it aborted.
-        if (first_word(sql) == "COMMIT") in_transaction_ = false;
-        std::string message = broken_ ? lost(e.what()) : e.what();
+        if (first_sql_word(sql) == "COMMIT") in_transaction_ = false;
+        std::string message = broken_ ? postgres_lost_message(e.what()) : e.what();
         if (lost_statement(e))
             message += " (a transaction pooler such as PgBouncer is in between: set pooler = "
                        "\"transaction\" in [databases." + database_ + "])";
@@ -501,7 +416,7 @@ void PostgresConnection::translate_current_exception(std::string_view sql) {
     } catch (const pqxx::failure& e) {
         if (!pq_->connection.is_open()) broken_ = true;
         throw Error(broken_ ? ErrorCode::broken_connection : ErrorCode::sql,
-                    broken_ ? lost(e.what()) : e.what(), database_);
+                    broken_ ? postgres_lost_message(e.what()) : e.what(), database_);
     }
 }
 

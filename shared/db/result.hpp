@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -15,6 +16,17 @@ namespace dbsup {
 
 using Value = std::variant<std::nullptr_t, std::int64_t, double, std::string>;
 using Params = std::vector<Value>;
+
+/// Params from values, for a coroutine: GCC 12 cannot compile a braced list
+/// inside a co_await expression (`co_await s.execute(sql, {1, "x"})`), so
+/// write `co_await s.execute(sql, params_of(1, "x"))`.
+template <class... Args>
+Params params_of(Args&&... args) {
+    Params params;
+    params.reserve(sizeof...(Args));
+    (params.emplace_back(std::forward<Args>(args)), ...);
+    return params;
+}
 
 /// A value as the text PostgreSQL reads for a parameter (doubles exactly).
 /// @throws Error(usage) for NULL, which has no text.

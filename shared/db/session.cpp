@@ -8,27 +8,6 @@
 #include "shared/monitoring/track_query.hpp"
 
 namespace dbsup {
-namespace {
-
-// Unlabelled statements are counted by kind; the labels are built once.
-const QueryLabel& label_of(std::string_view sql) {
-    static const QueryLabel kinds[] = {{"select", "-", "sql"}, {"insert", "-", "sql"},
-                                       {"update", "-", "sql"}, {"delete", "-", "sql"},
-                                       {"other", "-", "sql"}};
-    static constexpr std::string_view words[] = {"select", "insert", "update", "delete"};
-    std::size_t start = sql.find_first_not_of(" \t\r\n(");
-    std::string_view head = start == std::string_view::npos ? "" : sql.substr(start, 6);
-    for (std::size_t i = 0; i < std::size(words); ++i) {
-        bool same = head.size() == 6;
-        for (std::size_t c = 0; same && c < 6; ++c)
-            same = (head[c] | 0x20) == words[i][c];
-        if (same) return kinds[i];
-    }
-    return kinds[std::size(words)];
-}
-
-}  // namespace
-
 std::chrono::milliseconds Session::time_left(std::chrono::steady_clock::time_point deadline) const {
     auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline -
                                                              std::chrono::steady_clock::now());
@@ -64,7 +43,7 @@ Connection& Session::connection() {
 }
 
 Result Session::execute(std::string_view sql, const Params& params) {
-    return execute(label_of(sql), sql, params);
+    return execute(QueryLabel::of_statement(sql), sql, params);
 }
 
 template <class F>

@@ -13,6 +13,10 @@ struct QueryLabel {
     QueryLabel(std::string_view operation, std::string_view table, std::string_view service)
         : text(std::string(operation) + ":" + std::string(table) + ":" + std::string(service)) {}
 
+    /// An unlabelled statement's label, by its kind: "select:-:sql",
+    /// "insert:-:sql", ..., "other:-:sql" (built once each).
+    static const QueryLabel& of_statement(std::string_view sql);
+
     std::string text;
 };
 

@@ -1,0 +1,295 @@
+// The async side of the database layer on both backends (and PostgreSQL
+// through PgBouncer): async_transact commits on return, rolls back on throw
+// and on cancellation, a failed commit reaches the caller, deadlines cancel
+// on the server, the pool times out with the sync pool's error, concurrent
+// statements of one session are pipelined and each gets its own answer.
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <chrono>
+#include <exception>
+#include <optional>
+
+#include "shared/db/database_manager.hpp"
+#include "shared/errors.hpp"
+#include "tests/support/backend_test.hpp"
+#include "tests/support/scratch_table.hpp"
+
+namespace dbsup::test {
+namespace {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+Awaitable<void> sleep_for(std::chrono::milliseconds ms) {
+    asio::steady_timer timer(co_await asio::this_coro::executor, ms);
+    co_await timer.async_wait(asio::use_awaitable);
+}
+
+class AsyncSessionTest : public BackendTest {
+protected:
+    void SetUp() override { init(databases_.config(GetParam(), "main")); }
+    void init(DatabaseConfig config) {
+        manager().init_worker({{"main", config}}, "dbsup-test/async");
+        scratch_ = std::make_unique<ScratchTable>(manager().pool("main"), "async_items",
+                                                  "id INTEGER PRIMARY KEY, name TEXT");
+        table_ = scratch_->name();
+        insert_ = "INSERT INTO " + table_ + " (id, name) VALUES ($1, $2)";
+    }
+    void TearDown() override {
+        loop_.reset();  // its async pools close with it
+        scratch_.reset();
+        manager().close_worker();
+    }
+    // The test's database again, with a pool of `size` and no overflow.
+    void reinit_with_pool(std::int64_t size, std::int64_t timeout_ms) {
+        loop_.reset();
+        scratch_.reset();
+        manager().close_worker();
+        DatabaseConfig config = databases_.config(GetParam(), "main");
+        config.pool_size = size;
+        config.max_overflow = 0;
+        config.pool_timeout_ms = timeout_ms;
+        init(config);
+    }
+    // Runs a coroutine to its end on the test's event loop (whose pools live
+    // until the test ends); rethrows what it threw.
+    template <class F>
+    void run_loop(F f) {
+        if (!loop_) loop_.emplace();
+        std::exception_ptr failure;
+        asio::co_spawn(*loop_, std::move(f), [&](std::exception_ptr e) { failure = e; });
+        loop_->restart();
+        loop_->run();
+        if (failure) std::rethrow_exception(failure);
+    }
+    static DatabaseManager& manager() { return DatabaseManager::instance(); }
+    std::int64_t count() {
+        return manager().transact("main", [&](Session& s) {
+            return s.execute("SELECT COUNT(*) FROM " + table_).scalar<std::int64_t>();
+        });
+    }
+    PoolStats async_stats() {
+        for (const PoolStats& p : manager().pool_stats())
+            if (p.name == "main/async") return p;
+        ADD_FAILURE() << "no main/async pool in pool_stats()";
+        return {};
+    }
+
+    std::optional<asio::io_context> loop_;
+    std::unique_ptr<ScratchTable> scratch_;
+    std::string table_, insert_;
+};
+
+TEST_P(AsyncSessionTest, TransactCommitsOnReturn) {
+    run_loop([&]() -> Awaitable<void> {
+        co_await manager().async_transact("main", [&](AsyncSession& s) -> Awaitable<void> {
+            co_await s.execute(insert_, params_of(1, "one"));
+            Result r = co_await s.execute("SELECT name FROM " + table_ + " WHERE id = $1", params_of(1));
+            EXPECT_EQ(r.scalar<std::string>(), "one");
+        });
+    });
+    EXPECT_EQ(count(), 1);
+    EXPECT_EQ(async_stats().in_use, 0u);
+    EXPECT_GE(async_stats().checkouts_total, 1u);
+}
+
+TEST_P(AsyncSessionTest, TransactRollsBackWhenTheCoroutineThrows) {
+    EXPECT_THROW(run_loop([&]() -> Awaitable<void> {
+                     co_await manager().async_transact("main", [&](AsyncSession& s) -> Awaitable<void> {
+                         co_await s.execute(insert_, params_of(1, "one"));
+                         throw std::runtime_error("handler failed");
+                     });
+                 }),
+                 std::runtime_error);
+    EXPECT_EQ(count(), 0);
+    EXPECT_EQ(async_stats().in_use, 0u);
+}
+
+TEST_P(AsyncSessionTest, TransactRollsBackWhenTheCoroutineIsCancelled) {
+    bool timed_out = false;
+    run_loop([&]() -> Awaitable<void> {
+        auto work = manager().async_transact("main", [&](AsyncSession& s) -> Awaitable<void> {
+            co_await s.execute(insert_, params_of(1, "one"));
+            co_await sleep_for(10s);  // cancelled here, its transaction open
+        });
+        auto first = co_await (std::move(work) || sleep_for(100ms));
+        timed_out = first.index() == 1;
+    });
+    EXPECT_TRUE(timed_out);
+    EXPECT_EQ(count(), 0);
+    // The pool is still usable afterwards.
+    run_loop([&]() -> Awaitable<void> {
+        co_await manager().async_transact("main", [&](AsyncSession& s) -> Awaitable<void> {
+            co_await s.execute(insert_, params_of(2, "two"));
+        });
+    });
+    EXPECT_EQ(count(), 1);
+}
+
+TEST_P(AsyncSessionTest, AFailedCommitThrowsToTheAwaitingCaller) {
+    ScratchTable parents(manager().pool("main"), "async_parent", "id INTEGER PRIMARY KEY");
+    ScratchTable children(manager().pool("main"), "async_child",
+                          "id INTEGER PRIMARY KEY, parent INTEGER REFERENCES " + parents.name() +
+                              "(id) DEFERRABLE INITIALLY DEFERRED");
+    bool statement_passed = false;
+    try {
+        run_loop([&]() -> Awaitable<void> {
+            co_await manager().async_transact("main", [&](AsyncSession& s) -> Awaitable<void> {
+                co_await s.execute("INSERT INTO " + children.name() + " (id, parent) VALUES (1, 42)");
+                statement_passed = true;  // the check waits for COMMIT
+            });
+        });
+        ADD_FAILURE() << "the commit did not throw";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::constraint_violation) << e.what();
+    }
+    EXPECT_TRUE(statement_passed);
+    EXPECT_EQ(manager().transact("main", [&](Session& s) {
+        return s.execute("SELECT COUNT(*) FROM " + children.name()).scalar<std::int64_t>();
+    }), 0);
+}
+
+TEST_P(AsyncSessionTest, ADeadlineCancelsTheStatementOnTheServer) {
+    const std::string endless =
+        is_postgres(GetParam()) ? "SELECT pg_sleep(5)"
+                                : "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                                  "SELECT COUNT(*) FROM c";
+    const auto deadline = Clock::now() + 300ms;
+    Clock::time_point failed_at{};
+    try {
+        run_loop([&]() -> Awaitable<void> {
+            co_await manager().async_transact(
+                "main",
+                [&](AsyncSession& s) -> Awaitable<void> {
+                    co_await s.execute(insert_, params_of(1, "one"));
+                    co_await s.execute(endless);
+                },
+                deadline);
+        });
+        ADD_FAILURE() << "the statement outlived its deadline";
+    } catch (const Error& e) {
+        failed_at = Clock::now();
+        EXPECT_EQ(e.code(), ErrorCode::timeout) << e.what();
+    }
+    const auto late = std::chrono::duration_cast<std::chrono::milliseconds>(failed_at - deadline);
+    EXPECT_LT(late.count(), 100) << "ms after the deadline";
+    EXPECT_EQ(count(), 0);
+    if (GetParam() == TestBackend::postgresql) {
+        // Nothing of ours is still sleeping on the server.
+        const auto sleeping = manager().transact("main", [](Session& s) {
+            return s.execute("SELECT COUNT(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)' "
+                             "AND state = 'active'")
+                .scalar<std::int64_t>();
+        });
+        EXPECT_EQ(sleeping, 0);
+    }
+    // The next transaction works (on a new connection on PostgreSQL: the old
+    // one was discarded after the cancel).
+    run_loop([&]() -> Awaitable<void> {
+        co_await manager().async_transact("main", [&](AsyncSession& s) -> Awaitable<void> {
+            co_await s.execute(insert_, params_of(2, "two"));
+        });
+    });
+    EXPECT_EQ(count(), 1);
+    EXPECT_EQ(async_stats().in_use, 0u);
+}
+
+TEST_P(AsyncSessionTest, AnExhaustedPoolTimesOutWithThePoolsFigures) {
+    reinit_with_pool(1, 200);
+    std::string message;
+    run_loop([&]() -> Awaitable<void> {
+        auto holder = manager().async_transact("main", [&](AsyncSession& s) -> Awaitable<void> {
+            co_await s.execute(insert_, params_of(1, "held"));
+            co_await sleep_for(600ms);
+        });
+        auto waiter = [&]() -> Awaitable<void> {
+            co_await sleep_for(50ms);
+            try {
+                co_await manager().async_transact("main", [&](AsyncSession& s) -> Awaitable<void> {
+                    co_await s.execute(insert_, params_of(2, "starved"));
+                });
+            } catch (const Error& e) {
+                EXPECT_EQ(e.code(), ErrorCode::pool_timeout);
+                message = e.what();
+            }
+        };
+        co_await (std::move(holder) && waiter());
+    });
+    EXPECT_NE(message.find("pool 'main' timed out after"), std::string::npos) << message;
+    EXPECT_NE(message.find("pool_size 1, max_overflow 0, in use 1"), std::string::npos) << message;
+    EXPECT_EQ(count(), 1);
+    EXPECT_EQ(async_stats().timeouts_total, 1u);
+}
+
+TEST_P(AsyncSessionTest, ConcurrentStatementsOfOneSessionEachGetTheirOwnAnswer) {
+    constexpr int kCoroutines = 64, kEach = 20;
+    int right = 0;
+    run_loop([&]() -> Awaitable<void> {
+        AsyncSession s = co_await manager().async_session("main");
+        auto executor = co_await asio::this_coro::executor;
+        int finished = 0;
+        asio::steady_timer all_done(executor, Clock::time_point::max());
+        for (int c = 0; c < kCoroutines; ++c)
+            asio::co_spawn(
+                executor,
+                [&, c]() -> Awaitable<void> {
+                    for (int i = 0; i < kEach; ++i) {
+                        const std::int64_t n = c * 1000 + i;
+                        Result r = co_await s.execute("SELECT $1 + 0", params_of(n));
+                        if (r.scalar<std::int64_t>() == n) ++right;
+                    }
+                    if (++finished == kCoroutines) all_done.cancel();
+                },
+                asio::detached);
+        boost::system::error_code ec;
+        co_await all_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        co_await s.commit();
+    });
+    EXPECT_EQ(right, kCoroutines * kEach);
+}
+
+TEST_P(AsyncSessionTest, TwoHundredConcurrentTransactionsShareAPoolOfFour) {
+    reinit_with_pool(4, 30000);
+    int committed = 0;
+    std::string failure;
+    run_loop([&]() -> Awaitable<void> {
+        auto executor = co_await asio::this_coro::executor;
+        for (int i = 0; i < 200; ++i)
+            asio::co_spawn(
+                executor,
+                [&, i]() -> Awaitable<void> {
+                    co_await manager().async_transact("main", [&](AsyncSession& s) -> Awaitable<void> {
+                        co_await s.execute(insert_, params_of(i, "row"));
+                    });
+                    ++committed;
+                },
+                [&](std::exception_ptr e) {
+                    try {
+                        if (e) std::rethrow_exception(e);
+                    } catch (const std::exception& x) {
+                        failure = x.what();
+                    }
+                });
+        co_return;
+    });
+    EXPECT_EQ(committed, 200) << failure;
+    EXPECT_EQ(count(), 200);
+    const PoolStats stats = async_stats();
+    EXPECT_LE(stats.peak_open, 4u);
+    EXPECT_EQ(stats.checkouts_total, 200u);
+}
+
+DBSUP_ALL_BACKENDS(AsyncSessionTest);
+
+}  // namespace
+}  // namespace dbsup::test
