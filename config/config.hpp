@@ -60,6 +60,11 @@ struct SupervisorConfig {
 
 struct WorkerConfig {
     std::int64_t threads = 4;
+    /// "sync": `threads` job threads; "async": one event-loop thread running up
+    /// to max_in_flight jobs at once (coroutine handlers and SQL tasks; the
+    /// rest on `threads` threads beside it).
+    std::string mode = "sync";
+    std::int64_t max_in_flight = 64;
 };
 
 struct QueueConfig {

@@ -67,6 +67,9 @@ private:
     void read_worker(const toml::table& table) {
         SectionReader r(table, "worker", file_, diagnostics_);
         r.integer("threads", config_.worker.threads, 1, 256);
+        r.choice("mode", config_.worker.mode, {"sync", "async"});
+        // Each job in flight marks its start in one of the slot's 256 runner entries.
+        r.integer("max_in_flight", config_.worker.max_in_flight, 1, 256);
         r.finish();
     }
 
@@ -202,6 +205,9 @@ private:
             config_.queues[name] = share;
         });
         if (config_.queues.empty()) return;
+        if (config_.worker.mode == "async")
+            top.error("queues", "[worker] mode = \"async\" takes jobs from [queue] name only; "
+                                "[queues.*] need mode = \"sync\"");
         if (threads > 256) top.error("queues", "more than 256 job threads in all");
         const toml::node* worker_threads = root_.at_path("worker.threads").node();
         if (worker_threads && worker_threads->value<std::int64_t>() != threads)

@@ -10,6 +10,7 @@
 #include "shared/job_log_scope.hpp"
 #include "shared/errors.hpp"
 #include "shared/metrics/started_mark.hpp"
+#include "worker/async_job_runner.hpp"
 #include "worker/batch_transaction.hpp"
 #include "worker/permanent_job_error.hpp"
 #include "worker/snooze_job.hpp"
@@ -56,7 +57,10 @@ JobRunner::JobRunner(const Config& config, const TaskRegistry& tasks, ShmWorkerS
       slot_(slot),
       signal_(wake),
       cancel_epoch_(cancel_epoch),
-      running_(static_cast<std::size_t>(config.worker.threads)),
+      running_(static_cast<std::size_t>(config.worker.mode == "async"
+                                            ? std::max(config.worker.threads,
+                                                       config.worker.max_in_flight)
+                                            : config.worker.threads)),
       owner_(std::move(owner)) {}
 
 JobRunner::~JobRunner() {
@@ -71,10 +75,21 @@ void JobRunner::start() {
         spdlog::warn("worker (pid {}): cannot read the database's clock yet ({}); using this "
                      "host's until housekeeping can", getpid(), e.what());
     }
-    auto threads = static_cast<std::size_t>(config_.worker.threads);
-    threads_running_ = threads + 1;
-    job_threads_running_ = threads;
-    for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this, i] { work_loop(i); });
+    if (config_.worker.mode == "async") {
+        async_ = std::make_unique<AsyncJobRunner>(*this);
+        threads_running_ = 2;
+        job_threads_running_ = 1;
+        threads_.emplace_back([this] {
+            async_->run();
+            job_thread_ended();
+        });
+    } else {
+        auto threads = static_cast<std::size_t>(config_.worker.threads);
+        threads_running_ = threads + 1;
+        job_threads_running_ = threads;
+        for (std::size_t i = 0; i < threads; ++i)
+            threads_.emplace_back([this, i] { work_loop(i); });
+    }
     threads_.emplace_back([this] { housekeeping_loop(); });
 }
 
@@ -85,6 +100,7 @@ void JobRunner::request_stop() noexcept {
     }
     wake_.notify_all();
     signal_.rouse_all();  // idle job threads sleep on the segment's word
+    if (async_) async_->request_stop();
 }
 
 bool JobRunner::stopped() const noexcept { return threads_running_.load() == 0; }
@@ -93,6 +109,7 @@ void JobRunner::join() noexcept {
     for (std::thread& t : threads_)
         if (t.joinable()) t.join();
     threads_.clear();
+    async_.reset();
 }
 
 void JobRunner::pause(std::chrono::milliseconds ms) {
@@ -215,6 +232,10 @@ void JobRunner::work_loop(std::size_t index) {
         release(next.jobs, queue_session, runner.owner);
         track(next.jobs, false);
     }
+    job_thread_ended();
+}
+
+void JobRunner::job_thread_ended() {
     {
         std::lock_guard lock(wake_mutex_);
         --job_threads_running_;
@@ -286,7 +307,7 @@ JobRunner::Claim JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_s
         slot_.timer(Timer::job_wait).record(static_cast<std::uint64_t>(waited) * 1'000'000ULL);
         const TaskDefinition* task = tasks_.find(job.task);
         nlohmann::json payload = nlohmann::json::parse(job.payload, nullptr, false);
-        if (!task || payload.is_discarded() || !payload.is_object()) {
+        if (!task || !task->handler || payload.is_discarded() || !payload.is_object()) {
             failures.push_back({job, {permanent_reason(job, task), true}});
             continue;
         }
@@ -315,7 +336,9 @@ JobRunner::Claim JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_s
 }
 
 std::string JobRunner::permanent_reason(const Job& job, const TaskDefinition* task) {
-    return task ? "the payload is not a JSON object" : "unknown task '" + job.task + "'";
+    if (!task) return "unknown task '" + job.task + "'";
+    if (!task->handler) return "task '" + job.task + "' is a coroutine: it runs only with [worker] mode = \"async\"";
+    return "the payload is not a JSON object";
 }
 
 void JobRunner::release(const std::vector<Job>& jobs, Session& queue_session,
@@ -336,7 +359,7 @@ void JobRunner::run_job(const Job& job, Session& queue_session, const Runner& ru
     const std::string& owner = runner.owner;
     const TaskDefinition* task = tasks_.find(job.task);
     nlohmann::json payload = nlohmann::json::parse(job.payload, nullptr, false);
-    if (!task || payload.is_discarded() || !payload.is_object())
+    if (!task || !task->handler || payload.is_discarded() || !payload.is_object())
         return on_failure(job, queue_session, owner, permanent_reason(job, task), true, 0);
     if (running_.cancelled(job.id))
         return on_failure(job, queue_session, owner, RunningJobs::kCancelled, true, 0);

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <optional>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <unordered_set>
 #include <string>
@@ -37,6 +38,8 @@
 #include "worker/task_registry.hpp"
 
 namespace dbsup {
+
+class AsyncJobRunner;
 
 class JobRunner {
 public:
@@ -56,6 +59,7 @@ public:
     void join() noexcept;
 
 private:
+    friend class AsyncJobRunner;  // the async mode's loop: the other half of this runner
     using Clock = std::chrono::steady_clock;
 
     /// One job-runner thread: the owner name it claims with, and where it marks
@@ -78,6 +82,8 @@ private:
     };
 
     void work_loop(std::size_t index);
+    /// A job thread (or the async loop's) has ended: housekeeping may finish.
+    void job_thread_ended();
     const Share& share_of(std::size_t index) const;
     static std::vector<Share> make_shares(const Config& config, const Queue& queue);
     void housekeeping_loop();
@@ -178,6 +184,7 @@ private:
     mutable std::mutex working_mutex_;
     std::unordered_set<std::string> working_;
     std::vector<Unsettled> unsettled_;  // guarded by working_mutex_
+    std::unique_ptr<AsyncJobRunner> async_;  // [worker] mode = "async"
     std::vector<std::thread> threads_;
 };
 

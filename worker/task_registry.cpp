@@ -123,15 +123,27 @@ TaskRegistry TaskRegistry::build(const Config& config, const TaskRegistrar& regi
     return registry;
 }
 
-void TaskRegistry::add(const std::string& name, TaskHandler handler, std::int64_t timeout_ms) {
+void TaskRegistry::check_new(const std::string& name, bool has_handler) const {
     if (contains(name))
         throw Error(ErrorCode::usage, "task '" + name + "' is defined twice: a C++ handler "
                                       "cannot take the name of a built-in or a [tasks." + name +
                                       "] of the configuration");
     if (!is_valid_name(name))
         throw Error(ErrorCode::usage, "task name '" + name + "': a task name must be " + kNameRule);
-    if (!handler) throw Error(ErrorCode::usage, "task '" + name + "': the handler is empty");
+    if (!has_handler) throw Error(ErrorCode::usage, "task '" + name + "': the handler is empty");
+}
+
+void TaskRegistry::add(const std::string& name, TaskHandler handler, std::int64_t timeout_ms) {
+    check_new(name, static_cast<bool>(handler));
     add(TaskDefinition{name, queue_database_, timeout_ms, std::move(handler), true, {}});
+}
+
+void TaskRegistry::add_async(const std::string& name, AsyncTaskHandler handler,
+                             std::int64_t timeout_ms) {
+    check_new(name, static_cast<bool>(handler));
+    TaskDefinition task{name, queue_database_, timeout_ms, {}, true, {}};
+    task.async_handler = std::move(handler);
+    add(std::move(task));
 }
 
 void TaskRegistry::add(TaskDefinition task) {

@@ -34,6 +34,10 @@ public:
     /// Runs statements whose rows nobody reads, in order, in one round trip,
     /// and throws the first error. @throws Error
     virtual Awaitable<void> execute_all(const std::vector<PendingStatement>& statements) = 0;
+    /// Runs `first` (rows unread), then sql, all in one round trip, and returns
+    /// sql's result; the first error is thrown. @throws Error
+    virtual Awaitable<Result> execute_after(const std::vector<PendingStatement>& first,
+                                            std::string_view sql, const Params& params) = 0;
     /// Opens a transaction: BEGIN travels with the next statement (none is
     /// sent for a transaction without statements). Statements still running
     /// at `deadline` are cancelled on the server and fail with Error(timeout).

@@ -167,6 +167,15 @@ Awaitable<void> AsyncPgConnection::execute_all(const std::vector<PendingStatemen
     co_await submit(request);
 }
 
+Awaitable<Result> AsyncPgConnection::execute_after(const std::vector<PendingStatement>& first,
+                                                   std::string_view sql, const Params& params) {
+    auto request = std::make_shared<Request>(socket_.get_executor());
+    for (const PendingStatement& st : first) request->items.push_back({st.sql, &st.params, false});
+    request->items.push_back({sql, &params, true});
+    co_await submit(request);
+    co_return std::move(request->result);
+}
+
 void AsyncPgConnection::begin(Connection::BeginMode, Clock::time_point deadline) {
     if (in_transaction())
         throw Error(ErrorCode::usage, "BEGIN inside a transaction", database_);

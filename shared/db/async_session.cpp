@@ -101,10 +101,35 @@ Awaitable<void> AsyncSession::execute_all(const std::vector<PendingStatement>& s
         track(*statements.front().label, statements.front().sql, started, &*failed);
         throw *failed;
     }
+    track_all(statements, started);
+}
+
+Awaitable<Result> AsyncSession::execute_after(const std::vector<PendingStatement>& first,
+                                              const QueryLabel& label, std::string_view sql,
+                                              const Params& params) {
+    AsyncConnection* c = co_await connection();
+    const auto started = Clock::now();
+    std::optional<Error> failed;
+    try {
+        Result result = co_await c->execute_after(first, sql, params);
+        const PendingStatement last{&label, sql, {}};
+        track_all(first, started, &last);
+        co_return result;
+    } catch (const Error& e) {
+        failed = e;
+    }
+    track(first.empty() ? label : *first.front().label, first.empty() ? sql : first.front().sql,
+          started, &*failed);
+    throw *failed;
+}
+
+void AsyncSession::track_all(const std::vector<PendingStatement>& statements,
+                             Clock::time_point started, const PendingStatement* extra) noexcept {
     pool_->breaker().record_success();
-    if (!observer_) co_return;
-    const std::uint64_t share = elapsed_ns(started) / statements.size();
+    if (!observer_) return;
+    const std::uint64_t share = elapsed_ns(started) / (statements.size() + (extra ? 1 : 0));
     for (const PendingStatement& st : statements) observer_->on_query(*st.label, st.sql, share, nullptr);
+    if (extra) observer_->on_query(*extra->label, extra->sql, share, nullptr);
 }
 
 Awaitable<void> AsyncSession::commit() {

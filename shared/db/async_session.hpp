@@ -46,6 +46,11 @@ public:
     /// Statements whose rows nobody reads, in order, in one round trip on
     /// PostgreSQL; each counted under its own label. @throws Error
     Awaitable<void> execute_all(const std::vector<PendingStatement>& statements);
+    /// `first` (rows unread), then one statement whose result is returned, in
+    /// one round trip: work and its bookkeeping sent together. @throws Error
+    Awaitable<Result> execute_after(const std::vector<PendingStatement>& first,
+                                    const QueryLabel& label, std::string_view sql,
+                                    const Params& params);
 
     /// Opens a transaction; its connection is checked out by the first
     /// statement, waiting no longer than pool_timeout or the deadline. At the
@@ -76,6 +81,9 @@ private:
     void end_transaction(bool committed) noexcept;
     void track(const QueryLabel& label, std::string_view sql, Clock::time_point started,
                const Error* error) noexcept;
+    /// Each of `statements` succeeded, sharing the time since `started` (plus `extra`, if given).
+    void track_all(const std::vector<PendingStatement>& statements, Clock::time_point started,
+                   const PendingStatement* extra = nullptr) noexcept;
 
     std::shared_ptr<AsyncPool> pool_;
     std::string holder_;

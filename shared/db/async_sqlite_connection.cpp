@@ -56,6 +56,14 @@ Awaitable<void> AsyncSqliteConnection::execute_all(const std::vector<PendingStat
     co_await run([&] { connection_->execute_all(statements); });
 }
 
+Awaitable<Result> AsyncSqliteConnection::execute_after(const std::vector<PendingStatement>& first,
+                                                       std::string_view sql, const Params& params) {
+    co_return co_await run([&] {
+        connection_->execute_all(first);
+        return connection_->execute(sql, params);
+    });
+}
+
 void AsyncSqliteConnection::begin(Connection::BeginMode mode, Clock::time_point deadline) {
     if (in_transaction())
         throw Error(ErrorCode::usage, "a transaction is already open on this connection");

@@ -29,6 +29,9 @@ public:
 
     Awaitable<Result> execute(std::string_view sql, const Params& params) override;
     Awaitable<void> execute_all(const std::vector<PendingStatement>& statements) override;
+    /// In one hop to the strand.
+    Awaitable<Result> execute_after(const std::vector<PendingStatement>& first,
+                                    std::string_view sql, const Params& params) override;
     void begin(Connection::BeginMode mode, Clock::time_point deadline) override;
     Awaitable<void> commit() override;
     Awaitable<void> rollback() override;

@@ -420,16 +420,27 @@ std::vector<Job> Queue::claim_in(Session& session, const std::string& owner, std
     return jobs;
 }
 
+namespace {
+
+const std::string kCompleteSql =
+    "UPDATE dbsup_jobs SET state = 'succeeded', locked_by = NULL, locked_until = NULL, "
+    "last_error = NULL, finished_at = $3, updated_at = $3 "
+    "WHERE id = $1 AND state = 'running' AND locked_by = $2";
+
+}  // namespace
+
 bool Queue::complete(Session& session, const Job& job, const std::string& owner) const {
     const std::int64_t now = db_now();
     bound_transaction(session);
-    Result r = session.execute(
-        kComplete,
-        "UPDATE dbsup_jobs SET state = 'succeeded', locked_by = NULL, locked_until = NULL, "
-        "last_error = NULL, finished_at = $3, updated_at = $3 "
-        "WHERE id = $1 AND state = 'running' AND locked_by = $2",
-        {job.id, owner, now});
+    Result r = session.execute(kComplete, kCompleteSql, {job.id, owner, now});
     return r.affected_rows == 1;
+}
+
+Queue::Completion Queue::completion(const Job& job, const std::string& owner, Backend backend,
+                                    const std::string& bound) const {
+    Completion c{{}, &kComplete, kCompleteSql, {job.id, owner, db_now()}};
+    if (backend == Backend::postgresql) c.before.push_back({&kLockBound, bound, {}});
+    return c;
 }
 
 Queue::Outcome Queue::fail(Session& session, const Job& job, const std::string& owner,

@@ -216,6 +216,20 @@ public:
     /// sends it in a pipeline with others.
     std::string bound_statement(bool claim_only = false) const;
 
+    /// complete() as statements for a caller that sends them itself (the async
+    /// runner, with the job's own work, in one round trip): `before` (the
+    /// transaction's bounds on PostgreSQL), then the UPDATE, whose
+    /// affected_rows is 1 when the job completed. The SQL texts live as long
+    /// as this Queue; `before` refers to `bound` (keep it alive).
+    struct Completion {
+        std::vector<PendingStatement> before;
+        const QueryLabel* label;
+        std::string_view sql;
+        Params params;
+    };
+    Completion completion(const Job& job, const std::string& owner, Backend backend,
+                          const std::string& bound) const;
+
 private:
     std::int64_t default_max_attempts(const std::string& task) const;
     static const std::vector<std::string>& insert_columns();

@@ -26,6 +26,8 @@ public:
     explicit RetryPolicy(const RetryConfig& config) : config_(config) {}
 
     static bool is_transient(const Error& error) noexcept { return error.is_retryable(); }
+    /// Tries in all, the first included.
+    std::int64_t attempts() const noexcept { return config_.attempts; }
     /// The pause before try `attempt` + 1 (attempt >= 1), drawn with full jitter.
     std::chrono::milliseconds delay(std::int64_t attempt, std::mt19937_64& random) const;
 
