@@ -1,5 +1,9 @@
 #include "worker/task_registry.hpp"
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -80,21 +84,31 @@ TaskDefinition sql_task(const TaskConfig& config) {
 
 constexpr std::int64_t kMaxSleepMs = 3'600'000;
 
-// Sleeps payload.ms, at most an hour: a drain waits for running jobs (up to
+// payload.ms, at most an hour: a drain waits for running jobs (up to
 // graceful_timeout_s), and a test job must not ask for more than that bound.
-// Waits on the job's stop token, as a long C++ handler should: a cancelled
-// job stops at once instead of sleeping on.
-void sleep_task(const Job& job, const nlohmann::json& payload, Session&) {
+std::chrono::milliseconds sleep_time(const nlohmann::json& payload) {
     const auto ms = payload.value("ms", std::int64_t{0});
     if (ms < 0 || ms > kMaxSleepMs)
         throw PermanentJobError("sleep: ms must be from 0 to " + std::to_string(kMaxSleepMs));
+    return std::chrono::milliseconds(ms);
+}
+
+// Waits on the job's stop token, as a long C++ handler should: a cancelled
+// job stops at once instead of sleeping on.
+void sleep_task(const Job& job, const nlohmann::json& payload, Session&) {
+    const auto ms = sleep_time(payload);
     std::mutex mutex;
     std::condition_variable_any stopped;
     std::unique_lock lock(mutex);
     std::stop_token stop = job.stop;
-    if (stopped.wait_for(lock, stop, std::chrono::milliseconds(ms), [] { return false; }))
-        return;
+    if (stopped.wait_for(lock, stop, ms, [] { return false; })) return;
     if (stop.stop_requested()) throw std::runtime_error("sleep: stopped");
+}
+
+// The same in async mode: a timer on the event loop, no thread held.
+Awaitable<void> sleep_task_async(const Job&, const nlohmann::json& payload, AsyncSession&) {
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, sleep_time(payload));
+    co_await timer.async_wait(boost::asio::use_awaitable);
 }
 
 // The demo job of `run --demo N`: one real round trip to the queue's database.
@@ -110,7 +124,9 @@ TaskRegistry TaskRegistry::from_config(const Config& config) {
     const std::string& db = config.queue.database;
     registry.queue_database_ = db;
     registry.add({"noop", db, 0, [](const Job&, const nlohmann::json&, Session&) {}, false, {}});
-    registry.add({"sleep", db, 0, sleep_task, false, {}});
+    TaskDefinition sleep{"sleep", db, 0, sleep_task, false, {}};
+    sleep.async_handler = sleep_task_async;
+    registry.add(std::move(sleep));
     registry.add({"demo", db, 0, demo_task, true, {}});
     for (const auto& [name, task] : config.tasks)
         registry.add(task.command.empty() ? sql_task(task) : CommandTask::definition(task, db));
