@@ -27,9 +27,9 @@ target_include_directories(dbsupervisor_library PUBLIC
   $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}/dbsup>)
 find_package(Boost 1.81 REQUIRED COMPONENTS filesystem)
 target_link_libraries(dbsupervisor_library
-  PUBLIC nlohmann_json::nlohmann_json Threads::Threads
+  PUBLIC nlohmann_json::nlohmann_json Threads::Threads Boost::headers
   PRIVATE PkgConfig::PQXX PkgConfig::PQ SQLite::SQLite3 tomlplusplus::tomlplusplus date::date-tz
-          spdlog::spdlog CLI11::CLI11 Boost::headers Boost::filesystem)
+          spdlog::spdlog CLI11::CLI11 Boost::filesystem)
 target_compile_definitions(dbsupervisor_library PRIVATE DBSUP_VERSION="${PROJECT_VERSION}")
 dbsup_our_target(dbsupervisor_library)
 

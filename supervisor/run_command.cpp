@@ -48,8 +48,8 @@ void check_stats_directory(const std::string& stats_file) {
                             "directory " + dir.string() + " does not exist or is not writable"}});
 }
 
-// Every worker may open pool_size + max_overflow connections to each database,
-// and one more to the queue's (its housekeeping's own): a PostgreSQL server
+// Every worker may open pool_size + max_overflow connections to each database
+// (twice in async mode: a sync and an async pool), and one more to the queue's (its housekeeping's own): a PostgreSQL server
 // that cannot take that many more is refused up front, instead of failing
 // workers one by one under load. Behind a transaction pooler the pooler's own
 // limits (max_client_conn, default_pool_size) decide instead: not checked.
@@ -61,8 +61,11 @@ void check_connection_capacity(const Config& config, bool dashboard) {
         const std::int64_t listener = housekeeping && config.queue.wake == "auto" ? 1 : 0;
         const std::int64_t scheduler = housekeeping && !config.schedules.empty() ? 1 : 0;
         const std::int64_t dashboard_reads = housekeeping && dashboard ? 1 : 0;
+        // An async worker has an async pool beside its sync one (its threads
+        // beside the loop, and the queue's helpers, use the sync one).
+        const std::int64_t pools = config.worker.mode == "async" ? 2 : 1;
         std::int64_t needed =
-            config.supervisor.workers * (db.pool_size + db.max_overflow + housekeeping) +
+            config.supervisor.workers * (pools * (db.pool_size + db.max_overflow) + housekeeping) +
             listener + scheduler + dashboard_reads;
         Result r;
         try {
@@ -81,9 +84,11 @@ void check_connection_capacity(const Config& config, bool dashboard) {
         std::int64_t free = max - reserved - used;
         if (needed > free)
             throw ConfigError({{config.source, "databases." + name + ".pool_size",
-                                std::to_string(config.supervisor.workers) + " workers x (pool_size " +
-                                    std::to_string(db.pool_size) + " + max_overflow " +
-                                    std::to_string(db.max_overflow) +
+                                std::to_string(config.supervisor.workers) + " workers x (" +
+                                    (pools > 1 ? "2 pools (sync and async) x (" : "") +
+                                    "pool_size " + std::to_string(db.pool_size) +
+                                    " + max_overflow " + std::to_string(db.max_overflow) +
+                                    (pools > 1 ? ")" : "") +
                                     (housekeeping ? " + 1 housekeeping" : "") + ")" +
                                     (listener ? " + 1 listener" : "") +
                                     (scheduler ? " + 1 scheduler" : "") +

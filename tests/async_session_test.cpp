@@ -258,6 +258,32 @@ TEST_P(AsyncSessionTest, ConcurrentStatementsOfOneSessionEachGetTheirOwnAnswer) 
     EXPECT_EQ(right, kCoroutines * kEach);
 }
 
+// Statements pipelined in one transaction: one that fails aborts the
+// transaction (PostgreSQL), so the one queued behind it fails too, each
+// caller hearing its own error; the statement before it got its answer.
+TEST_P(AsyncSessionTest, AFailedStatementInAPipelineFailsOnlyWhatCameAfterIt) {
+    std::vector<std::string> outcomes(3);
+    run_loop([&]() -> Awaitable<void> {
+        AsyncSession s = co_await manager().async_session("main");
+        co_await s.execute("SELECT 1");  // the transaction is open: the three go together
+        auto one = [&](std::size_t i, std::string sql) -> Awaitable<void> {
+            try {
+                Result r = co_await s.execute(sql);
+                outcomes[i] = "ok " + std::to_string(r.scalar<std::int64_t>());
+            } catch (const Error& e) {
+                outcomes[i] = std::string("error ") + to_string(e.code());
+            }
+        };
+        co_await (one(0, "SELECT 1 + 1") && one(1, "SELECT * FROM no_such_table") &&
+                  one(2, "SELECT 3"));
+        co_await s.rollback();
+    });
+    EXPECT_EQ(outcomes[0], "ok 2");
+    EXPECT_EQ(outcomes[1].substr(0, 6), "error ") << outcomes[1];
+    // PostgreSQL aborts the transaction; SQLite carries on after a failed statement.
+    EXPECT_EQ(outcomes[2], is_postgres(GetParam()) ? "error sql" : "ok 3");
+}
+
 TEST_P(AsyncSessionTest, TwoHundredConcurrentTransactionsShareAPoolOfFour) {
     reinit_with_pool(4, 30000);
     int committed = 0;

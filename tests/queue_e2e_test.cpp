@@ -966,5 +966,20 @@ TEST(RunCli, RefusesMoreConnectionsThanPostgresTakes) {
         << r.output;
 }
 
+// An async worker has an async pool beside its sync one: both are counted.
+TEST(RunCli, CountsBothPoolsOfAnAsyncWorker) {
+    TestDatabases databases;
+    TempDir dir;
+    std::ofstream(dir.path() / "c.toml") << "[worker]\nmode = \"async\"\n"
+                                         << databases.toml(TestBackend::postgresql);
+    CommandRun r = run_command("--config " + (dir.path() / "c.toml").string() +
+                               " --workers 40 --stats-file " + (dir.path() / "s.json").string());
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("40 workers x (2 pools (sync and async) x (pool_size 4 + "
+                            "max_overflow 0) + 1 housekeeping) + 1 listener = 361 connections"),
+              std::string::npos)
+        << r.output;
+}
+
 }  // namespace
 }  // namespace dbsup::test

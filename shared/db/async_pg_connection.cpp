@@ -77,6 +77,7 @@ struct AsyncPgConnection::Request {
     Result result;
     std::optional<Error> error;
     bool sent = false;
+    bool synced = false;  // a sync follows its commands (else the batch's last group has it)
     bool done = false;
     bool drive = false;  // handed the driving: its waiter sends the next batch
     asio::steady_timer wake;  // cancelled to wake the waiter
@@ -246,7 +247,7 @@ Awaitable<void> AsyncPgConnection::drive() {
         pending_.pop_front();
     }
     try {
-        for (auto& request : batch) send(*request);
+        for (std::size_t i = 0; i < batch.size(); ++i) send(*batch[i], i + 1 == batch.size());
         co_await flush();
         for (auto& request : batch) {
             co_await read(*request);
@@ -328,7 +329,7 @@ void AsyncPgConnection::send_statement(Request& request, std::string_view sql,
     request.sent_commands.push_back({rows ? Command::statement_rows : Command::statement, {}});
 }
 
-void AsyncPgConnection::send(Request& request) {
+void AsyncPgConnection::send(Request& request, bool last) {
     if (!in_transaction_ && !begin_pending_)
         for (const std::string& name : std::exchange(stale_, {}))
             send_other(request, "DEALLOCATE " + name);
@@ -339,9 +340,21 @@ void AsyncPgConnection::send(Request& request) {
                                     std::to_string(settings_.statement_timeout_ms));
         in_transaction_ = true;
     }
-    for (const Request::Item& item : request.items)
+    bool ends_transaction = false;
+    for (const Request::Item& item : request.items) {
         send_statement(request, item.sql, *item.params, item.rows);
-    if (PQpipelineSync(conn_) != 1) throw_broken(PQerrorMessage(conn_));
+        const std::string word = first_sql_word(item.sql);
+        ends_transaction = ends_transaction || word == "COMMIT" || word == "ROLLBACK" ||
+                           word == "END" || word == "ABORT";
+    }
+    if (ends_transaction) in_transaction_ = false;
+    // Inside a transaction the groups of a batch share one sync (the server
+    // answers each sync with its own flush): an error aborts the transaction
+    // anyway. Outside one, each group is its own implicit transaction.
+    if (last || !in_transaction_) {
+        if (PQpipelineSync(conn_) != 1) throw_broken(PQerrorMessage(conn_));
+        request.synced = true;
+    }
     request.sent = true;
 }
 
@@ -406,10 +419,12 @@ Awaitable<void> AsyncPgConnection::read(Request& request) {
             PQclear(result);
         }
     }
-    PGresult* sync = co_await next_result();
-    const bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
-    PQclear(sync);
-    if (!synced) throw_broken("the pipeline went out of step: " + trimmed(PQerrorMessage(conn_)));
+    if (request.synced) {
+        PGresult* sync = co_await next_result();
+        const bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+        PQclear(sync);
+        if (!synced) throw_broken("the pipeline went out of step: " + trimmed(PQerrorMessage(conn_)));
+    }
     if (request.error && request.error->code() == ErrorCode::broken_connection) broken_ = true;
     if (PQstatus(conn_) == CONNECTION_BAD) broken_ = true;
 }
@@ -419,7 +434,13 @@ void AsyncPgConnection::take(Request& request, Command command, const std::strin
     const ExecStatusType status = PQresultStatus(result);
     if (status == PGRES_FATAL_ERROR || status == PGRES_PIPELINE_ABORTED) {
         if (command == Command::prepare) statements_.erase(prepared_sql);  // the server has none
-        if (status == PGRES_PIPELINE_ABORTED || request.error) return;
+        if (request.error) return;
+        if (status == PGRES_PIPELINE_ABORTED) {  // an earlier group's error aborted the transaction
+            request.error.emplace(ErrorCode::sql,
+                                  "not run: an earlier statement of the transaction failed",
+                                  database_, "25P02");
+            return;
+        }
         const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
         const std::string sqlstate = state ? state : "";
         std::string message = trimmed(PQresultErrorMessage(result));

@@ -79,7 +79,8 @@ private:
     Awaitable<void> submit(const std::shared_ptr<Request>& request);
     /// Sends the waiting groups, reads their results, passes the driving on.
     Awaitable<void> drive();
-    void send(Request& request);
+    /// last: the batch's last group, which ends with a sync whatever the transaction.
+    void send(Request& request, bool last);
     void send_statement(Request& request, std::string_view sql, const Params& params, bool rows);
     void send_other(Request& request, const std::string& sql);
     Awaitable<void> flush();

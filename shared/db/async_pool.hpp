@@ -9,8 +9,6 @@
 // stats() and check_leaks() may be called from any thread.
 #pragma once
 
-#include <boost/asio/steady_timer.hpp>
-
 #include <deque>
 #include <functional>
 #include <memory>

@@ -1,6 +1,7 @@
 #include "shared/db/async_session.hpp"
 
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -10,6 +11,10 @@
 namespace dbsup {
 
 namespace asio = boost::asio;
+
+struct AsyncSession::CheckingOut {
+    asio::steady_timer done;
+};
 
 AsyncSession::AsyncSession(std::shared_ptr<AsyncPool> pool, std::string holder,
                            QueryObserver* observer)
@@ -38,16 +43,16 @@ Awaitable<AsyncConnection*> AsyncSession::connection() {
     while (checking_out_) {  // another coroutine of this session is checking out
         auto wait = checking_out_;
         boost::system::error_code ec;
-        co_await wait->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        co_await wait->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
     if (lease_) co_return &*lease_;
     if (!began_) begin();
     const Clock::time_point deadline = deadline_.value_or(Clock::time_point::max());
-    checking_out_ = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor,
-                                                         Clock::time_point::max());
+    checking_out_ = std::make_shared<CheckingOut>(
+        CheckingOut{asio::steady_timer(co_await asio::this_coro::executor, Clock::time_point::max())});
     struct Done {
-        std::shared_ptr<asio::steady_timer>& timer;
-        ~Done() { std::exchange(timer, nullptr)->cancel(); }
+        std::shared_ptr<CheckingOut>& checking_out;
+        ~Done() { std::exchange(checking_out, nullptr)->done.cancel(); }
     } done{checking_out_};
     AsyncLease lease = co_await pool_->acquire(holder_, deadline);
     if (deadline_ && *deadline_ <= Clock::now())

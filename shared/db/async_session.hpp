@@ -15,8 +15,6 @@
 // Thread-safety: a session belongs to its event loop's thread.
 #pragma once
 
-#include <boost/asio/steady_timer.hpp>
-
 #include <exception>
 #include <memory>
 #include <optional>
@@ -93,7 +91,8 @@ private:
     std::optional<Clock::time_point> deadline_;
     Connection::BeginMode mode_ = Connection::BeginMode::deferred;
     Clock::time_point began_at_{};
-    std::shared_ptr<boost::asio::steady_timer> checking_out_;  // others wait on it meanwhile
+    struct CheckingOut;  // a checkout under way: others wait on it
+    std::shared_ptr<CheckingOut> checking_out_;
 };
 
 template <class F>
