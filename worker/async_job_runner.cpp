@@ -37,7 +37,7 @@ AsyncJobRunner::AsyncJobRunner(JobRunner& runner)
     : runner_(runner),
       max_in_flight_(static_cast<std::size_t>(runner.config_.worker.max_in_flight)),
       job_threads_(static_cast<std::size_t>(runner.config_.worker.threads)),
-      completion_bound_(runner.queue_.bound_statement()) {
+      completion_bound_(runner.queue_.completion_bound_statement()) {
     for (std::size_t i = max_in_flight_; i > 0; --i) free_entries_.push_back(i - 1);
 }
 
@@ -95,8 +95,12 @@ Awaitable<std::vector<Job>> AsyncJobRunner::claim(std::size_t n) {
 
 Awaitable<void> AsyncJobRunner::claim_loop() {
     const auto batch = static_cast<std::size_t>(runner_.config_.queue.claim_batch);
+    // Claims wait for room for a quarter of max_in_flight: a claim per job that
+    // ends would cost a transaction per job, and claims would compete for the
+    // queue's rows with every other worker's.
+    const std::size_t refill = std::max<std::size_t>(1, max_in_flight_ / 4);
     while (!stopping()) {
-        if (in_flight_ >= max_in_flight_) {  // full: wait for a job to end
+        if (in_flight_ > 0 && max_in_flight_ - in_flight_ < refill) {  // wait for jobs to end
             boost::system::error_code ec;
             co_await room_.async_wait(asio::redirect_error(use_awaitable, ec));
             continue;
@@ -209,9 +213,17 @@ Awaitable<AsyncJobRunner::Outcome> AsyncJobRunner::try_once(
                     work = task.statements(job, payload);
                 if (runner_.running_.cancelled(job.id))
                     throw PermanentJobError(RunningJobs::kCancelled);
-                Queue::Completion done =
-                    runner_.queue_.completion(job, owner(), s.backend(), completion_bound_);
+                // PostgreSQL: the completion fails if the job is no longer ours,
+                // so the COMMIT can travel with it (one round trip, not two).
+                const bool guarded = s.backend() == Backend::postgresql;
+                Queue::Completion done = runner_.queue_.completion(job, owner(), s.backend(),
+                                                                   completion_bound_, guarded);
                 work.insert(work.end(), done.before.begin(), done.before.end());
+                if (guarded) {
+                    work.push_back({done.label, done.sql, done.params});
+                    co_await s.commit_after(work);
+                    co_return;
+                }
                 Result r = co_await s.execute_after(work, *done.label, done.sql, done.params);
                 if (r.affected_rows != 1) throw LeaseLost{};
             },
@@ -224,6 +236,8 @@ Awaitable<AsyncJobRunner::Outcome> AsyncJobRunner::try_once(
     } catch (const Error& e) {
         if (e.code() == ErrorCode::pool_timeout)  // this worker's pool was busy: never ran
             co_return Outcome{Outcome::Kind::not_started, e.what()};
+        if (std::string_view(e.what()).find(Queue::kLeaseLost) != std::string_view::npos)
+            co_return Outcome{Outcome::Kind::lease_lost, ""};
         co_return Outcome{Outcome::Kind::failed, e.what(), e.is_retryable()};
     } catch (const std::exception& e) {
         co_return Outcome{Outcome::Kind::failed, e.what()};

@@ -90,7 +90,7 @@ private:
     std::size_t in_flight_ = 0;
     std::vector<std::size_t> free_entries_;  // runner-table entries not in use
     std::mt19937_64 random_{std::random_device{}()};
-    std::string completion_bound_;  // Queue::bound_statement(), built once
+    std::string completion_bound_;  // Queue::completion_bound_statement(), built once
 };
 
 }  // namespace dbsup

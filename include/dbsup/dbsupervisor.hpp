@@ -17,11 +17,15 @@
 // A handler runs in the job's transaction on the queue's database, which
 // commits together with the job's completion (exactly once); throwing fails
 // the attempt (retried), dbsup::PermanentJobError ends it dead at once,
-// dbsup::SnoozeJob puts it back for later. Workers exec the program's own
+// dbsup::SnoozeJob puts it back for later. With [worker] mode = "async",
+// tasks.add_async("name", handler) takes a coroutine,
+// dbsup::Awaitable<void>(const Job&, const nlohmann::json&, AsyncSession&),
+// run on the worker's event loop (README: Async). Workers exec the program's own
 // executable, so every worker has the handlers. CMake: find_package(dbsupervisor)
 // and link dbsupervisor::dbsupervisor; or pkg-config dbsupervisor.
 #pragma once
 
+#include "shared/db/async_session.hpp"
 #include "shared/db/database_manager.hpp"
 #include "shared/db/session.hpp"
 #include "shared/queue/job.hpp"

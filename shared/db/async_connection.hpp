@@ -45,6 +45,9 @@ public:
     virtual void begin(Connection::BeginMode mode, Clock::time_point deadline) = 0;
     /// @throws Error when COMMIT fails (the transaction is then over)
     virtual Awaitable<void> commit() = 0;
+    /// `last` (rows unread), then COMMIT, in one round trip; when one of them
+    /// fails, the transaction is rolled back and its error thrown. @throws Error
+    virtual Awaitable<void> commit_after(const std::vector<PendingStatement>& last) = 0;
     virtual Awaitable<void> rollback() = 0;
     /// A cheap round trip; false (and broken() true) when the connection is dead.
     virtual Awaitable<bool> ping() = 0;

@@ -200,6 +200,27 @@ Awaitable<void> AsyncPgConnection::commit() {
                     database_);
 }
 
+Awaitable<void> AsyncPgConnection::commit_after(const std::vector<PendingStatement>& last) {
+    if (last.empty() || !in_transaction()) {
+        co_await commit();
+        co_return;
+    }
+    deadline_ = Clock::time_point::max();
+    static const Params none;
+    std::vector<PendingStatement> all = last;
+    all.push_back({last.front().label, "COMMIT", none});
+    std::optional<Error> failed;
+    try {
+        co_await execute_all(all);
+    } catch (const Error& e) {
+        failed = e;
+    }
+    // A failure before the COMMIT aborted the transaction, and the COMMIT
+    // then rolled it back (the server answers "ROLLBACK"): over either way.
+    in_transaction_ = false;
+    if (failed) throw *failed;
+}
+
 Awaitable<void> AsyncPgConnection::rollback() {
     deadline_ = Clock::time_point::max();
     if (std::exchange(begin_pending_, false) || !in_transaction_ || broken_) co_return;

@@ -56,6 +56,7 @@ public:
                                     std::string_view sql, const Params& params) override;
     void begin(Connection::BeginMode mode, Clock::time_point deadline) override;
     Awaitable<void> commit() override;
+    Awaitable<void> commit_after(const std::vector<PendingStatement>& last) override;
     Awaitable<void> rollback() override;
     Awaitable<bool> ping() override;
     bool broken() const noexcept override { return broken_; }

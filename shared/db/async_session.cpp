@@ -152,6 +152,22 @@ Awaitable<void> AsyncSession::commit() {
     if (failed) throw *failed;
 }
 
+Awaitable<void> AsyncSession::commit_after(const std::vector<PendingStatement>& last) {
+    if (last.empty()) co_return co_await commit();
+    AsyncConnection* c = co_await connection();
+    const auto started = Clock::now();
+    std::optional<Error> failed;
+    try {
+        co_await c->commit_after(last);
+    } catch (const Error& e) {
+        failed = e;
+    }
+    if (failed) track(*last.front().label, last.front().sql, started, &*failed);
+    else track_all(last, started);
+    end_transaction(!failed);
+    if (failed) throw *failed;
+}
+
 Awaitable<void> AsyncSession::rollback() {
     if (lease_) {
         try {

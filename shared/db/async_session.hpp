@@ -59,6 +59,10 @@ public:
     /// Commits and gives the connection back; nothing to commit is not an
     /// error. @throws Error when COMMIT fails (the work is rolled back).
     Awaitable<void> commit();
+    /// `last` (rows unread), then COMMIT, in one round trip on PostgreSQL: a
+    /// unit of work whose last statements decide whether it may commit (one
+    /// that fails rolls everything back). @throws Error, the work rolled back
+    Awaitable<void> commit_after(const std::vector<PendingStatement>& last);
     /// Rolls back and gives the connection back. Never throws.
     Awaitable<void> rollback();
     bool in_transaction() const noexcept { return began_ || lease_; }

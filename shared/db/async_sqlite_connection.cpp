@@ -77,6 +77,22 @@ Awaitable<void> AsyncSqliteConnection::commit() {
     co_await run([&] { connection_->commit(); });
 }
 
+Awaitable<void> AsyncSqliteConnection::commit_after(const std::vector<PendingStatement>& last) {
+    if (last.empty()) {
+        co_await commit();
+        co_return;
+    }
+    co_await run([&] {  // a pending BEGIN first (run() sees to it)
+        try {
+            connection_->execute_all(last);
+        } catch (...) {
+            if (connection_->in_transaction()) connection_->rollback();
+            throw;
+        }
+        if (connection_->in_transaction()) connection_->commit();
+    });
+}
+
 Awaitable<void> AsyncSqliteConnection::rollback() {
     if (std::exchange(begin_pending_, false) || !connection_->in_transaction()) co_return;
     co_await run([&] { connection_->rollback(); });

@@ -34,6 +34,8 @@ public:
                                     std::string_view sql, const Params& params) override;
     void begin(Connection::BeginMode mode, Clock::time_point deadline) override;
     Awaitable<void> commit() override;
+    /// In one hop to the strand; rolled back there when one of `last` fails.
+    Awaitable<void> commit_after(const std::vector<PendingStatement>& last) override;
     Awaitable<void> rollback() override;
     Awaitable<bool> ping() override;
     bool broken() const noexcept override { return connection_->broken(); }

@@ -169,6 +169,13 @@ std::string Queue::bound_statement(bool claim_only) const {
     return set_local_sql(settings);
 }
 
+std::string Queue::completion_bound_statement() const {
+    // One job's completion by its primary key: a generic plan is as good as
+    // any, and planning every statement afresh was most of the server's time
+    // per job in the async runner.
+    return set_local_sql({{"idle_in_transaction_session_timeout", std::to_string(config_.lease_s * 1000)}});
+}
+
 Queue::Queue(QueueConfig config, std::map<std::string, std::int64_t> max_attempts_by_task)
     : config_(std::move(config)), max_attempts_by_task_(std::move(max_attempts_by_task)) {}
 
@@ -436,9 +443,18 @@ bool Queue::complete(Session& session, const Job& job, const std::string& owner)
     return r.affected_rows == 1;
 }
 
+// The same UPDATE that fails, instead of touching no row, when the job is no
+// longer this owner's: its error aborts the transaction, so a COMMIT sent with
+// it rolls back. The error's text is built from the count, so the planner
+// cannot fold it into an error of every call.
+const std::string kGuardedCompleteSql =
+    "WITH done AS (" + kCompleteSql + " RETURNING 1) SELECT CASE WHEN COUNT(*) = 1 THEN 1 "
+    "ELSE CAST('" + std::string(Queue::kLeaseLost) + "' || COUNT(*) AS INTEGER) END FROM done";
+
 Queue::Completion Queue::completion(const Job& job, const std::string& owner, Backend backend,
-                                    const std::string& bound) const {
-    Completion c{{}, &kComplete, kCompleteSql, {job.id, owner, db_now()}};
+                                    const std::string& bound, bool guarded) const {
+    Completion c{{}, &kComplete, guarded ? kGuardedCompleteSql : kCompleteSql,
+                 {job.id, owner, db_now()}};
     if (backend == Backend::postgresql) c.before.push_back({&kLockBound, bound, {}});
     return c;
 }

@@ -215,6 +215,9 @@ public:
     /// PostgreSQL: the statement bound_transaction() runs, for a caller that
     /// sends it in a pipeline with others.
     std::string bound_statement(bool claim_only = false) const;
+    /// PostgreSQL: the bound of a transaction that completes one job by id
+    /// (the async runner's): the idle timeout only, plans cached.
+    std::string completion_bound_statement() const;
 
     /// complete() as statements for a caller that sends them itself (the async
     /// runner, with the job's own work, in one round trip): `before` (the
@@ -227,8 +230,12 @@ public:
         std::string_view sql;
         Params params;
     };
+    /// guarded (PostgreSQL): the statement fails, with kLeaseLost in its
+    /// message, instead of touching no row, so a COMMIT pipelined with it
+    /// rolls the work back.
     Completion completion(const Job& job, const std::string& owner, Backend backend,
-                          const std::string& bound) const;
+                          const std::string& bound, bool guarded = false) const;
+    static constexpr std::string_view kLeaseLost = "dbsup_lease_lost";
 
 private:
     std::int64_t default_max_attempts(const std::string& task) const;
