@@ -82,8 +82,12 @@ TEST_P(AsyncRunnerE2E, CoroutineAndSqlTasksRunExactlyOnceWithManyJobsInFlight) {
     TempDir dir;
     SupervisorProcess sup(dir, "", {"--workers", "2"}, {}, kAsync + "max_in_flight = 50\n" + toml,
                           "dbsup", DBSUP_IO_WORKER);
-    json done = sup.wait_for([](const json& d) { return d["jobs"]["succeeded_total"] >= 1220; },
-                             std::chrono::seconds(60));
+    // The async pools are in the stats once a worker has published them (every 500 ms).
+    json done = sup.wait_for(
+        [](const json& d) {
+            return d["jobs"]["succeeded_total"] >= 1220 && d["pools"].contains("main/async");
+        },
+        std::chrono::seconds(60));
     EXPECT_TRUE(done["pools"].contains("main/async")) << done["pools"].dump();
     sup.signal(SIGTERM);
     EXPECT_EQ(sup.wait_exit(), 0);
