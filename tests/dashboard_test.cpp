@@ -239,10 +239,11 @@ TEST_F(DashboardTest, ReadOnlyByDefaultAndEveryApiAnswerIsCorrectUnder200Concurr
     EXPECT_EQ(http("GET", base + "/nowhere").status, 404);
 
     // 200 at once, while the workers run a stream of jobs: each answer whole and right.
+    // 2,000 jobs of 20 ms keep 8 threads busy for 5 s, far longer than the requests take.
     const std::string lines = (dir_.path() / "jobs.jsonl").string();
     {
         std::ofstream out(lines);
-        for (int i = 0; i < 5000; ++i) out << "{\"ms\": 1}\n";
+        for (int i = 0; i < 2000; ++i) out << "{\"ms\": 20}\n";
     }
     ASSERT_EQ(run_command("--config " + config + " enqueue sleep --jsonl " + lines).exit_code, 0);
     std::vector<std::future<bool>> answers;
