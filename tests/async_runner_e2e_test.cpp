@@ -1,7 +1,8 @@
 // The async job runner end to end ([worker] mode = "async"), with the real
 // binary (io_worker: dbsupervisor plus coroutine tasks of its own), real
 // signals and the real stats file: coroutine and SQL tasks run exactly once
-// with many jobs in flight per worker, a SIGTERM drains every job in flight,
+// with many jobs in flight per worker, an operator's cancel stops one in
+// flight, a SIGTERM drains every job in flight,
 // a SIGKILL charges an attempt to the jobs in flight only, and a PostgreSQL
 // restart with 200 jobs in flight loses none and doubles none.
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 #include "shared/queue/queue.hpp"
 #include "shared/queue/queue_schema.hpp"
 #include "tests/support/backend_test.hpp"
+#include "tests/support/operator_cancel.hpp"
 #include "tests/support/own_postgres.hpp"
 #include "tests/support/supervisor_process.hpp"
 
@@ -95,6 +97,48 @@ TEST_P(AsyncRunnerE2E, CoroutineAndSqlTasksRunExactlyOnceWithManyJobsInFlight) {
               1220);
     EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM io_items"), 1200);
     EXPECT_EQ(db.scalar("SELECT COUNT(DISTINCT n) FROM io_items"), 1200);
+}
+
+// `jobs cancel` of jobs in flight on the loop: a coroutine waiting on a timer
+// and a SQL task whose statement runs on the server stop at once, end
+// cancelled without a retry, and the worker goes on with the next job.
+TEST_P(AsyncRunnerE2E, AnOperatorCancelStopsJobsInFlightOnTheLoop) {
+    const bool pg = is_postgres(GetParam());
+    if (pg) databases_.drop_queue_tables(GetParam());
+    const std::string slow_sql =
+        pg ? "SELECT pg_sleep(30)"
+           : "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r LIMIT 10000000000) "
+             "SELECT COUNT(*) FROM r";
+    const std::string toml = databases_.toml(GetParam()) + "[tasks.slow_sql]\nsql = \"" + slow_sql + "\"\n";
+    QueueDatabase db(toml);
+    TempDir dir;
+    SupervisorProcess sup(dir, "", {"--workers", "1"}, {}, kAsync + toml, "dbsup", DBSUP_IO_WORKER);
+    const std::string cfg = "--config " + (dir.path() / "dbsup.toml").string();
+    const std::vector<std::pair<std::string, std::string>> cases = {{"io_insert", io_payload(1, 30000)},
+                                                                    {"slow_sql", "{}"}};
+    for (const auto& [task, payload] : cases) {
+        db.enqueue(task, 1, [&](int) { return payload; });
+        std::vector<std::string> running;
+        for (auto until = std::chrono::steady_clock::now() + 10s;
+             running.empty() && std::chrono::steady_clock::now() < until;
+             std::this_thread::sleep_for(10ms))
+            running = db.ids("state = 'running'");
+        ASSERT_EQ(running.size(), 1u) << task;
+        std::this_thread::sleep_for(200ms);  // well into its wait, or its statement
+        expect_operator_cancel_stops(
+            cfg, running[0], task, [&] { return db.queue().find(db.session(), running[0]); }, 2s);
+    }
+    if (pg) {
+        EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE state = 'active' AND "
+                            "query LIKE 'SELECT pg_sleep%'"),
+                  0) << "the cancelled statement still runs on the server";
+    }
+    EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM io_items"), 0) << "a cancelled job's work committed";
+    db.enqueue("io_insert", 1, [](int) { return io_payload(7, 1); });
+    sup.wait_for([](const json& d) { return d["jobs"]["succeeded_total"] >= 1; }, 10s);
+    EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM io_items WHERE n = 7"), 1);
+    sup.signal(SIGTERM);
+    EXPECT_EQ(sup.wait_exit(), 0);
 }
 
 DBSUP_BOTH_BACKENDS(AsyncRunnerE2E);

@@ -2,7 +2,9 @@
 // through PgBouncer): async_transact commits on return, rolls back on throw
 // and on cancellation, a failed commit reaches the caller, deadlines cancel
 // on the server, the pool times out with the sync pool's error, concurrent
-// statements of one session are pipelined and each gets its own answer.
+// statements of one session are pipelined and each gets its own answer;
+// recycle, leak detection, pre-ping and the shared circuit breaker work from
+// the async side.
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -13,9 +15,15 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <exception>
+#include <functional>
 #include <optional>
+#include <sstream>
+#include <thread>
 
 #include "shared/db/database_manager.hpp"
 #include "shared/errors.hpp"
@@ -52,16 +60,30 @@ protected:
         scratch_.reset();
         manager().close_worker();
     }
-    // The test's database again, with a pool of `size` and no overflow.
-    void reinit_with_pool(std::int64_t size, std::int64_t timeout_ms) {
+    // The test's database again, its configuration changed by `change`.
+    void reinit(const std::function<void(DatabaseConfig&)>& change) {
         loop_.reset();
         scratch_.reset();
         manager().close_worker();
         DatabaseConfig config = databases_.config(GetParam(), "main");
-        config.pool_size = size;
-        config.max_overflow = 0;
-        config.pool_timeout_ms = timeout_ms;
+        change(config);
         init(config);
+    }
+    // The test's database again, with a pool of `size` and no overflow.
+    void reinit_with_pool(std::int64_t size, std::int64_t timeout_ms) {
+        reinit([&](DatabaseConfig& config) {
+            config.pool_size = size;
+            config.max_overflow = 0;
+            config.pool_timeout_ms = timeout_ms;
+        });
+    }
+    // One transaction running `sql`, on the test's event loop.
+    void transact_once(const std::string& sql) {
+        run_loop([&]() -> Awaitable<void> {
+            co_await manager().async_transact("main", [&](AsyncSession& s) -> Awaitable<void> {
+                co_await s.execute(sql);
+            });
+        });
     }
     // Runs a coroutine to its end on the test's event loop (whose pools live
     // until the test ends); rethrows what it threw.
@@ -317,6 +339,117 @@ TEST_P(AsyncSessionTest, TwoHundredConcurrentTransactionsShareAPoolOfFour) {
     EXPECT_EQ(stats.checkouts_total, 200u);
 }
 
+// recycle_s and leak_detection_ms work on the async pool as on the sync one:
+// a connection past its lifetime is replaced at checkout, and one held past
+// the leak threshold is logged once, naming its holder.
+TEST_P(AsyncSessionTest, RecycleReplacesAnOldConnectionAndALeakIsLoggedOnce) {
+    reinit([](DatabaseConfig& config) {
+        config.pool_size = 1;
+        config.recycle_s = 1;
+        config.leak_detection_ms = 40;
+    });
+    transact_once("SELECT 1");
+    transact_once("SELECT 1");
+    EXPECT_EQ(async_stats().opened_total, 1u) << "recycled too early";
+    std::this_thread::sleep_for(1100ms);
+    transact_once("SELECT 1");
+    PoolStats recycled = async_stats();
+    EXPECT_EQ(recycled.recycled_total, 1u);
+    EXPECT_EQ(recycled.opened_total, 2u);
+
+    std::ostringstream log;
+    const auto previous = spdlog::default_logger();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+        "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
+    std::uint64_t leaks_while_held = 0, leaks_later = 0;
+    run_loop([&]() -> Awaitable<void> {
+        co_await manager().async_transact("main", [&](AsyncSession& s) -> Awaitable<void> {
+            co_await s.execute("SELECT 1");
+            co_await sleep_for(150ms);  // held past leak_detection_ms
+            leaks_while_held = async_stats().leaks_total;  // pool_stats() looks for leaks
+            leaks_later = async_stats().leaks_total;
+        });
+    });
+    spdlog::set_default_logger(previous);
+    EXPECT_EQ(leaks_while_held, 1u);
+    EXPECT_EQ(leaks_later, 1u);
+    const std::string text = log.str();
+    EXPECT_NE(text.find("held for"), std::string::npos) << text;
+    const auto holder = text.find("main@thread-");
+    ASSERT_NE(holder, std::string::npos) << text;
+    EXPECT_NE(text.find("/async", holder), std::string::npos) << text;
+    EXPECT_EQ(holder, text.rfind("main@thread-")) << "logged twice: " << text;
+}
+
+// One circuit breaker per database, shared by both sides: failed connects of
+// the async pool alone open it, and then both pools fail fast without
+// trying to connect.
+TEST_P(AsyncSessionTest, TheAsyncPoolAloneOpensTheBreakerBothPoolsShare) {
+    loop_.reset();
+    scratch_.reset();
+    manager().close_worker();
+    DatabaseConfig config = databases_.config(GetParam(), "main");
+    if (GetParam() == TestBackend::sqlite)
+        config.url.path = "/nonexistent-dir/x.db";
+    else
+        config.url.port = 1;  // nothing listens there
+    CircuitBreakerConfig breaker;
+    breaker.window = 4;
+    breaker.open_ms = 60000;
+    manager().init_worker({{"main", config}}, "dbsup-test/async", nullptr, breaker);
+    std::vector<ErrorCode> codes;
+    std::vector<std::string> messages;
+    for (int i = 0; i < 5; ++i) {
+        try {
+            transact_once("SELECT 1");
+            codes.push_back(ErrorCode::usage);  // not expected: it connected
+        } catch (const Error& e) {
+            codes.push_back(e.code());
+            messages.push_back(e.what());
+        }
+    }
+    EXPECT_EQ(codes, (std::vector<ErrorCode>{ErrorCode::connection_failed, ErrorCode::connection_failed,
+                                             ErrorCode::connection_failed, ErrorCode::connection_failed,
+                                             ErrorCode::circuit_open}));
+    // libpq's own reason, at once: not the connect timeout's.
+    if (GetParam() != TestBackend::sqlite) {
+        EXPECT_NE(messages.front().find("Connection refused"), std::string::npos) << messages.front();
+    }
+    EXPECT_EQ(async_stats().opened_total, 0u);
+    try {
+        manager().transact("main", [](Session& s) { s.execute("SELECT 1"); });
+        ADD_FAILURE() << "the sync pool connected";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::circuit_open) << e.what();
+    }
+}
+
+// PostgreSQL only (a server can kill a connection; an SQLite file cannot, and
+// behind PgBouncer the client's connection outlives the server's): pre_ping
+// replaces an idle connection the server killed, and the caller sees nothing.
+class AsyncPostgresPoolTest : public AsyncSessionTest {};
+
+TEST_P(AsyncPostgresPoolTest, PrePingReplacesAConnectionTheServerKilled) {
+    std::int64_t pid = 0;
+    run_loop([&]() -> Awaitable<void> {
+        co_await manager().async_transact("main", [&](AsyncSession& s) -> Awaitable<void> {
+            pid = (co_await s.execute("SELECT pg_backend_pid()")).scalar<std::int64_t>();
+        });
+    });
+    manager().transact("main", [&](Session& s) { s.execute("SELECT pg_terminate_backend($1)", {pid}); });
+    std::this_thread::sleep_for(ConnectionPool::kPingIdle + 100ms);
+    std::int64_t again = 0;
+    run_loop([&]() -> Awaitable<void> {
+        co_await manager().async_transact("main", [&](AsyncSession& s) -> Awaitable<void> {
+            again = (co_await s.execute("SELECT pg_backend_pid()")).scalar<std::int64_t>();
+        });
+    });
+    EXPECT_NE(again, pid);
+    const PoolStats stats = async_stats();
+    EXPECT_EQ(stats.preping_failures_total, 1u);
+    EXPECT_EQ(stats.opened_total, 2u);
+}
+
 // The async runner's completion on PostgreSQL: pipelined with COMMIT, it
 // fails when the job is no longer the runner's, and the work is rolled back.
 // (SQLite has no UPDATE in a WITH: the runner checks the row count there.)
@@ -359,6 +492,8 @@ TEST_P(AsyncCompletionTest, AGuardedCompletionRollsBackTheWorkOfAJobNoLongerOurs
 }
 
 DBSUP_ALL_BACKENDS(AsyncSessionTest);
+INSTANTIATE_TEST_SUITE_P(Backends, AsyncPostgresPoolTest, ::testing::Values(TestBackend::postgresql),
+                         backend_param_name);
 INSTANTIATE_TEST_SUITE_P(Backends, AsyncCompletionTest,
                          ::testing::Values(TestBackend::postgresql, TestBackend::pgbouncer),
                          backend_param_name);

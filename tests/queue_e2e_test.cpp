@@ -10,6 +10,7 @@
 #include "shared/queue/queue.hpp"
 #include "shared/queue/queue_schema.hpp"
 #include "tests/support/backend_test.hpp"
+#include "tests/support/operator_cancel.hpp"
 #include "tests/support/supervisor_process.hpp"
 
 namespace dbsup::test {
@@ -682,30 +683,7 @@ TEST_P(QueueE2ETest, CancellingARunningJobStopsItAndItEndsCancelled) {
         enqueue(task, payload, 1, toml);
         wait_for_counts([](auto& n) { return n["running"] == 1; }, 20s);
         const std::string id = queue().list(*session_, "running", task, 1).at(0).id;
-        const auto asked = std::chrono::steady_clock::now();
-        const CommandRun cancel = run_command(cfg + " jobs cancel " + id);
-        ASSERT_EQ(cancel.exit_code, 0) << cancel.output;
-        EXPECT_NE(cancel.output.find("is running: its worker stops it"), std::string::npos)
-            << cancel.output;
-        std::optional<Job> job;
-        for (auto deadline = asked + 10s; std::chrono::steady_clock::now() < deadline;
-             std::this_thread::sleep_for(5ms)) {
-            job = queue().find(*session_, id);
-            if (job && job->state != "running") break;
-        }
-        const auto took = std::chrono::steady_clock::now() - asked;
-        std::cout << task << ": cancelled after "
-                  << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
-                  << " ms (with the CLI's start)\n";
-        ASSERT_TRUE(job);
-        EXPECT_EQ(job->state, "dead") << task << ": " << job->last_error;
-        EXPECT_TRUE(job->cancelled) << task;
-        EXPECT_EQ(job->attempts, 1) << task << ": retried";
-        EXPECT_EQ(job->last_error.rfind("cancelled by operator while running", 0), 0u)
-            << job->last_error;
-        EXPECT_LT(took, 1s) << task << ": took "
-                            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
-                            << " ms";
+        expect_operator_cancel_stops(cfg, id, task, [&] { return queue().find(*session_, id); }, 1s);
         const CommandRun shown = run_command(cfg + " jobs show " + id);
         EXPECT_NE(shown.output.find("\"state\": \"cancelled\""), std::string::npos) << shown.output;
     }

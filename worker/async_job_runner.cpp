@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -30,6 +32,38 @@ constexpr auto kIdleSafety = std::chrono::seconds(30);
 
 // The completion found the job no longer ours: its work is rolled back.
 struct LeaseLost {};
+
+}  // namespace
+
+// An operator's cancel of a job on the loop. A statement it runs is
+// cancelled on the server, and its failure ends the job: the job is not
+// over while the statement may still run. Else its coroutine is cancelled
+// wherever it waits.
+struct AsyncJobRunner::JobCancel {
+    asio::cancellation_signal signal;
+    AsyncSession* session = nullptr;  // while the job's transaction is open
+
+    void fire() {
+        if (session && session->cancel()) return;
+        signal.emit(asio::cancellation_type::terminal);
+    }
+};
+
+namespace {
+
+// The job's session, for a cancel to reach, while its transaction is open.
+struct SessionShown {
+    AsyncSession*& shown;
+    SessionShown(AsyncSession*& slot, AsyncSession& session) : shown(slot) { shown = &session; }
+    ~SessionShown() { shown = nullptr; }
+};
+
+// The job's runner-table entry is free for the next job.
+struct EntryEnded {
+    RunningJobs& running;
+    std::size_t entry;
+    ~EntryEnded() { running.end(entry); }
+};
 
 }  // namespace
 
@@ -81,15 +115,19 @@ Awaitable<void> AsyncJobRunner::pause(std::chrono::milliseconds ms) {
 
 Awaitable<std::vector<Job>> AsyncJobRunner::claim(std::size_t n) {
     const std::string& database = runner_.config_.queue.database;
+    std::chrono::milliseconds error_pause{};
     try {
-        co_return co_await on_helper([&] {
+        std::vector<Job> jobs = co_await on_helper([&] {
             return runner_.queue_.claim(DatabaseManager::instance().session(database), owner(), n);
         });
-    } catch (const std::exception& e) {
-        spdlog::warn("worker (pid {}): cannot claim jobs ({}); trying again in 1 s", getpid(),
-                     e.what());
+        claim_backoff_.reset();
+        co_return jobs;
+    } catch (const std::exception& e) {  // the database is away: try again less and less often
+        error_pause = claim_backoff_.next();
+        spdlog::warn("worker (pid {}): cannot claim jobs ({}); trying again in {} ms", getpid(),
+                     e.what(), error_pause.count());
     }
-    co_await pause(std::chrono::seconds(1));
+    co_await pause(error_pause);
     co_return std::vector<Job>{};
 }
 
@@ -150,15 +188,16 @@ Awaitable<void> AsyncJobRunner::run_job(const Job& job, std::size_t entry) {
     const nlohmann::json payload = nlohmann::json::parse(job.payload, nullptr, false);
     const Clock::time_point started = Clock::now();
     const std::string& database = runner_.config_.queue.database;
-    Outcome outcome{Outcome::Kind::permanent, ""};
-    if (!task || payload.is_discarded() || !payload.is_object())
-        outcome.error = JobRunner::permanent_reason(job, task);
-    else if (runner_.running_.cancelled(job.id))
+    Outcome outcome{Outcome::Kind::permanent, JobRunner::unrunnable(job, task, payload, true)};
+    const bool runnable = outcome.error.empty();
+    const bool on_loop =
+        runnable && task->database == database && (task->async_handler || task->statements);
+    if (runnable && runner_.running_.cancelled(job.id))
         outcome.error = RunningJobs::kCancelled;
-    else if (task->database != database || !(task->async_handler || task->statements))
-        co_return co_await run_sync(job, entry);  // records its own outcome
-    else
+    else if (on_loop)
         outcome = co_await run_on_loop(job, *task, payload, entry);
+    else if (runnable)
+        co_return co_await run_sync(job, entry);  // records its own outcome
     const std::uint64_t ns = ns_since(started);
     switch (outcome.kind) {
         case Outcome::Kind::completed: runner_.on_success(job, ns); co_return;
@@ -189,8 +228,17 @@ Awaitable<AsyncJobRunner::Outcome> AsyncJobRunner::run_on_loop(const Job& job,
     std::optional<Clock::time_point> deadline;
     if (task.timeout_ms > 0) deadline = Clock::now() + std::chrono::milliseconds(task.timeout_ms);
     const StartedMark mark(&runner_.slot_.runners[entry], job.id);
+    std::vector<Job> one{job};  // its stop token set by RunningJobs, for the handler to see
+    const auto cancel = std::make_shared<JobCancel>();
+    runner_.running_.begin(entry, one,
+                           [this, cancel] { asio::post(loop_, [cancel] { cancel->fire(); }); });
+    const EntryEnded ended{runner_.running_, entry};
     for (std::int64_t attempt = 1;; ++attempt) {
-        Outcome outcome = co_await try_once(job, task, payload, deadline);
+        Outcome outcome = co_await asio::co_spawn(
+            loop_, try_once(one.front(), task, payload, deadline, *cancel),
+            asio::bind_cancellation_slot(cancel->signal.slot(), use_awaitable));
+        if (outcome.kind != Outcome::Kind::completed && runner_.running_.cancelled(job.id))
+            co_return Outcome{Outcome::Kind::permanent, outcome.error};  // on_failure says why
         if (!outcome.transient || attempt >= runner_.retry_.attempts()) co_return outcome;
         const auto pause_for = runner_.retry_.delay(attempt, random_);
         if (deadline && Clock::now() + pause_for >= *deadline) co_return outcome;
@@ -201,11 +249,12 @@ Awaitable<AsyncJobRunner::Outcome> AsyncJobRunner::run_on_loop(const Job& job,
 
 Awaitable<AsyncJobRunner::Outcome> AsyncJobRunner::try_once(
     const Job& job, const TaskDefinition& task, const nlohmann::json& payload,
-    std::optional<Clock::time_point> deadline) {
+    std::optional<Clock::time_point> deadline, JobCancel& cancel) {
     try {
         co_await DatabaseManager::instance().async_transact(
             task.database,
             [&](AsyncSession& s) -> Awaitable<void> {
+                const SessionShown shown(cancel.session, s);
                 std::vector<PendingStatement> work;
                 if (task.async_handler)
                     co_await task.async_handler(job, payload, s);

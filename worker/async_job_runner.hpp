@@ -11,7 +11,9 @@
 // helper threads so the loop never blocks; one of them also sleeps on the
 // WakeSignal while the queue is empty. Each job in flight marks its start in
 // its own entry of the slot's runner table (ShmRunnerActivity), so a worker
-// killed with many jobs in flight charges an attempt to those only. A stop
+// killed with many jobs in flight charges an attempt to those only. An
+// operator's cancel of a job in flight cancels its coroutine where it waits
+// (Asio's terminal cancellation) and its statement on the server. A stop
 // claims nothing more and lets every job in flight finish (the drain).
 //
 // It is the JobRunner's other half: leases, cancels, unsettled outcomes and
@@ -31,6 +33,7 @@
 
 #include "shared/db/async_connection.hpp"
 #include "shared/queue/job.hpp"
+#include "shared/resilience/error_backoff.hpp"
 #include "worker/task_registry.hpp"
 
 namespace dbsup {
@@ -60,16 +63,17 @@ private:
     };
 
     Awaitable<void> claim_loop();
-    /// Claims up to `n` jobs; none (after a logged pause) when the database is away.
+    /// Claims up to `n` jobs; none (after a logged pause, ErrorBackoff) when the database is away.
     Awaitable<std::vector<Job>> claim(std::size_t n);
     Awaitable<void> run_one(Job job);
     /// One job in one of the loop's ways, `entry` its runner-table entry.
     Awaitable<void> run_job(const Job& job, std::size_t entry);
     Awaitable<Outcome> run_on_loop(const Job& job, const TaskDefinition& task,
                                    const nlohmann::json& payload, std::size_t entry);
+    struct JobCancel;
     Awaitable<Outcome> try_once(const Job& job, const TaskDefinition& task,
                                 const nlohmann::json& payload,
-                                std::optional<Clock::time_point> deadline);
+                                std::optional<Clock::time_point> deadline, JobCancel& cancel);
     /// The sync runner's way for a task the loop cannot run, on a job thread.
     Awaitable<void> run_sync(const Job& job, std::size_t entry);
     /// f() on a helper thread (the queue's sync statements); the caller resumes on the loop.
@@ -90,6 +94,7 @@ private:
     std::size_t in_flight_ = 0;
     std::vector<std::size_t> free_entries_;  // runner-table entries not in use
     std::mt19937_64 random_{std::random_device{}()};
+    ErrorBackoff claim_backoff_;
     std::string completion_bound_;  // Queue::completion_bound_statement(), built once
 };
 

@@ -10,6 +10,7 @@
 #include "shared/job_log_scope.hpp"
 #include "shared/errors.hpp"
 #include "shared/metrics/started_mark.hpp"
+#include "shared/resilience/error_backoff.hpp"
 #include "worker/async_job_runner.hpp"
 #include "worker/batch_transaction.hpp"
 #include "worker/permanent_job_error.hpp"
@@ -204,8 +205,7 @@ void JobRunner::work_loop(std::size_t index) {
                         &share_of(index)};
     ClaimTuner tuner(runner.share->claim_batch,
                      std::chrono::milliseconds(config_.queue.claim_time_ms));
-    constexpr auto kFirstErrorPause = std::chrono::milliseconds(100);
-    auto error_pause = std::chrono::milliseconds(kFirstErrorPause);
+    ErrorBackoff backoff;
     Claim next;  // claimed with the previous batch's commit
     while (!stopping_) {
         try {
@@ -215,17 +215,17 @@ void JobRunner::work_loop(std::size_t index) {
                 continue;
             }
             if (claim.jobs.empty()) claim = claim_own(queue_session, runner, tuner);
-            error_pause = kFirstErrorPause;
+            backoff.reset();
             if (!claim.jobs.empty()) next = run_tracked(claim, queue_session, runner, tuner);
             // A claim that came back short found the queue empty: sleep until
             // something new is announced after it.
             if (!claim.full && next.jobs.empty()) signal_.sleep(claim.ticket, kIdleSafety, stopping_);
         } catch (const std::exception& e) {
             // The database is away: say so, and try again less and less often.
+            const auto error_pause = backoff.next();
             spdlog::warn("worker thread {} (pid {}): cannot claim jobs ({}); trying again in "
                          "{} ms", index, getpid(), e.what(), error_pause.count());
             pause(error_pause);
-            error_pause = std::min(error_pause * 2, std::chrono::milliseconds(5000));
         }
     }
     if (!next.jobs.empty()) {  // claimed as the stop came: back to available, no attempt counted
@@ -307,8 +307,8 @@ JobRunner::Claim JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_s
         slot_.timer(Timer::job_wait).record(static_cast<std::uint64_t>(waited) * 1'000'000ULL);
         const TaskDefinition* task = tasks_.find(job.task);
         nlohmann::json payload = nlohmann::json::parse(job.payload, nullptr, false);
-        if (!task || !task->handler || payload.is_discarded() || !payload.is_object()) {
-            failures.push_back({job, {permanent_reason(job, task), true}});
+        if (std::string why = unrunnable(job, task, payload, false); !why.empty()) {
+            failures.push_back({job, {std::move(why), true}});
             continue;
         }
         if (runner.first() && !gains_nothing_from_helpers(*task, queue_session, tuner)) {
@@ -335,10 +335,13 @@ JobRunner::Claim JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_s
     return next;
 }
 
-std::string JobRunner::permanent_reason(const Job& job, const TaskDefinition* task) {
+std::string JobRunner::unrunnable(const Job& job, const TaskDefinition* task,
+                                  const nlohmann::json& payload, bool coroutines_run) {
     if (!task) return "unknown task '" + job.task + "'";
-    if (!task->handler) return "task '" + job.task + "' is a coroutine: it runs only with [worker] mode = \"async\"";
-    return "the payload is not a JSON object";
+    if (!task->handler && !coroutines_run)
+        return "task '" + job.task + "' is a coroutine: it runs only with [worker] mode = \"async\"";
+    if (payload.is_discarded() || !payload.is_object()) return "the payload is not a JSON object";
+    return "";
 }
 
 void JobRunner::release(const std::vector<Job>& jobs, Session& queue_session,
@@ -359,8 +362,8 @@ void JobRunner::run_job(const Job& job, Session& queue_session, const Runner& ru
     const std::string& owner = runner.owner;
     const TaskDefinition* task = tasks_.find(job.task);
     nlohmann::json payload = nlohmann::json::parse(job.payload, nullptr, false);
-    if (!task || !task->handler || payload.is_discarded() || !payload.is_object())
-        return on_failure(job, queue_session, owner, permanent_reason(job, task), true, 0);
+    if (std::string why = unrunnable(job, task, payload, false); !why.empty())
+        return on_failure(job, queue_session, owner, why, true, 0);
     if (running_.cancelled(job.id))
         return on_failure(job, queue_session, owner, RunningJobs::kCancelled, true, 0);
     Session& session = DatabaseManager::instance().session(task->database);

@@ -139,7 +139,10 @@ private:
     void on_failure(const Job& job, Session& queue_session, const std::string& owner,
                     const std::string& error, bool permanent, std::uint64_t run_ns);
     void count_task(const Job& job, std::size_t column, std::uint64_t run_ns);
-    static std::string permanent_reason(const Job& job, const TaskDefinition* task);
+    /// Why `job` can never run here (an unknown task, a coroutine task when
+    /// coroutines do not run, a payload that is not a JSON object); "" when it can.
+    static std::string unrunnable(const Job& job, const TaskDefinition* task,
+                                  const nlohmann::json& payload, bool coroutines_run);
     /// Sleeps up to `ms`, waking early on request_stop().
     void pause(std::chrono::milliseconds ms);
     /// A job known to last is about to run: the other threads

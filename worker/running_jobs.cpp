@@ -5,10 +5,21 @@
 namespace dbsup {
 
 void RunningJobs::begin(std::size_t thread, std::vector<Job>& jobs, Session& session) {
+    start(thread, jobs, &session, nullptr);
+}
+
+void RunningJobs::begin(std::size_t thread, std::vector<Job>& jobs,
+                        std::function<void()> on_cancel) {
+    start(thread, jobs, nullptr, std::move(on_cancel));
+}
+
+void RunningJobs::start(std::size_t thread, std::vector<Job>& jobs, Session* session,
+                        std::function<void()> on_cancel) {
     std::lock_guard lock(mutex_);
     Thread& t = threads_.at(thread);
     t.stop = std::stop_source();  // a fresh one: the last claim's may have been requested
-    t.session = &session;
+    t.session = session;
+    t.on_cancel = std::move(on_cancel);
     t.jobs = &jobs;
     const std::stop_token token = t.stop.get_token();
     for (Job& job : jobs) job.stop = token;
@@ -24,6 +35,7 @@ void RunningJobs::end(std::size_t thread) {
     Thread& t = threads_.at(thread);
     t.jobs = nullptr;
     t.session = nullptr;
+    t.on_cancel = nullptr;
 }
 
 std::vector<std::string> RunningJobs::cancel(const std::vector<std::string>& ids) {
@@ -40,6 +52,7 @@ std::vector<std::string> RunningJobs::cancel(const std::vector<std::string>& ids
         t.stop.request_stop();
         // Under the lock: the thread cannot end (and give its connection back) meanwhile.
         if (t.session) t.session->cancel();
+        if (t.on_cancel) t.on_cancel();
     }
     return fresh;
 }

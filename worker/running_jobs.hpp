@@ -2,12 +2,15 @@
 // that an operator's cancel request (found by housekeeping, on its own
 // thread) can stop them where they are: the stop token their handlers see
 // (Job::stop) is requested, and the statement their session runs is
-// cancelled on the server. A cancelled job is then failed for good, never
-// retried, and its remaining work never started.
+// cancelled on the server. A job on the async runner's event loop is stopped
+// by its own hook instead (its coroutine cancelled, its statement too). A
+// cancelled job is then failed for good, never retried, and its remaining
+// work never started.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
+#include <functional>
 #include <mutex>
 #include <stop_token>
 #include <string>
@@ -29,6 +32,9 @@ public:
     /// Thread `thread` starts on `jobs` (their stop tokens are set here), on
     /// `session`; `jobs` must outlive the matching end().
     void begin(std::size_t thread, std::vector<Job>& jobs, Session& session);
+    /// Entry `thread` starts on `jobs` on an event loop: a cancel of one of
+    /// them calls on_cancel, under this object's lock, so it must not block.
+    void begin(std::size_t thread, std::vector<Job>& jobs, std::function<void()> on_cancel);
     /// Its statements now run on `session` (a task on another database).
     void use_session(std::size_t thread, Session& session);
     void end(std::size_t thread);
@@ -41,9 +47,13 @@ public:
     void forget(const std::vector<Job>& jobs);
 
 private:
+    void start(std::size_t thread, std::vector<Job>& jobs, Session* session,
+               std::function<void()> on_cancel);
+
     struct Thread {
         const std::vector<Job>* jobs = nullptr;  // the caller's claim, until end(): not copied
         Session* session = nullptr;
+        std::function<void()> on_cancel;
         std::stop_source stop;
     };
 

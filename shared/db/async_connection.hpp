@@ -51,6 +51,10 @@ public:
     virtual Awaitable<void> rollback() = 0;
     /// A cheap round trip; false (and broken() true) when the connection is dead.
     virtual Awaitable<bool> ping() = 0;
+    /// Cancels the statement running now, on the server (an operator's
+    /// cancel): it fails, and a PostgreSQL connection is not reused. From the
+    /// connection's event loop. False when none was running: nothing happens.
+    virtual bool cancel() noexcept = 0;
     virtual bool broken() const noexcept = 0;
     virtual bool in_transaction() const noexcept = 0;
     virtual Backend backend() const noexcept = 0;

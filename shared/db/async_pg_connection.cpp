@@ -11,8 +11,8 @@
 #include <charconv>
 #include <cstdlib>
 #include <optional>
-#include <thread>
 
+#include "shared/db/cancel_requests.hpp"
 #include "shared/db/postgres_values.hpp"
 
 namespace dbsup {
@@ -113,17 +113,29 @@ Awaitable<std::unique_ptr<AsyncConnection>> AsyncPgConnection::open(std::string 
                     "cannot connect: no answer within " + std::to_string(kConnectTimeout.count()) +
                         " s",
                     c->database_);
+    if (std::exception_ptr failed = std::get<0>(outcome)) std::rethrow_exception(failed);
     co_return c;
 }
 
+// Always registered afresh: while connecting, libpq closes a socket that
+// failed (the next address, or without SSL) and may open the next one under
+// the same number, which the reactor would not be watching.
 void AsyncPgConnection::watch_socket() {
     const int fd = PQsocket(conn_);
-    if (socket_.is_open() && socket_.native_handle() == fd) return;
     if (socket_.is_open()) (void)socket_.release();
     if (fd >= 0) socket_.assign(fd);
 }
 
-Awaitable<void> AsyncPgConnection::connect() {
+Awaitable<std::exception_ptr> AsyncPgConnection::connect() {
+    try {
+        co_await connect_steps();
+    } catch (...) {
+        co_return std::current_exception();
+    }
+    co_return nullptr;
+}
+
+Awaitable<void> AsyncPgConnection::connect_steps() {
     auto failed = [this] {
         std::string why = trimmed(PQerrorMessage(conn_));
         if (why.find("unsupported startup parameter") != std::string::npos)
@@ -404,8 +416,16 @@ Awaitable<void> AsyncPgConnection::wait_readable() {
         if (first.index() == 0) co_return;
     }
     if (cancel_sent_) throw_broken("no answer within " + std::to_string(kCancelGrace.count()) +
-                                   " s of cancelling a statement at its deadline");
+                                   " s of cancelling a statement");
     cancel_on_server();
+}
+
+bool AsyncPgConnection::cancel() noexcept {
+    if (!driving_) return false;  // nothing on the wire
+    if (cancel_sent_) return true;
+    cancel_asked_ = true;
+    cancel_on_server();
+    return true;
 }
 
 void AsyncPgConnection::cancel_on_server() noexcept {
@@ -415,11 +435,12 @@ void AsyncPgConnection::cancel_on_server() noexcept {
     if (!cancel) return;
     try {
         // PQcancel opens a connection and waits for it (libpq 15): never on the event loop.
-        std::thread([cancel] {
-            char why[256];
-            PQcancel(cancel, why, sizeof why);
-            PQfreeCancel(cancel);
-        }).detach();
+        asio::use_service<CancelRequests>(asio::query(socket_.get_executor(), asio::execution::context))
+            .send([cancel] {
+                char why[256];
+                PQcancel(cancel, why, sizeof why);
+                PQfreeCancel(cancel);
+            });
     } catch (...) {
         PQfreeCancel(cancel);
     }
@@ -475,7 +496,9 @@ void AsyncPgConnection::take(Request& request, Command command, const std::strin
         }
         if (code == ErrorCode::broken_connection) message = postgres_lost_message(message);
         if (cancel_sent_ && sqlstate == "57014")
-            message = "the statement was cancelled on the server at the transaction's deadline";
+            message = cancel_asked_
+                          ? "the statement was cancelled on the server"
+                          : "the statement was cancelled on the server at the transaction's deadline";
         request.error.emplace(code, message, database_, sqlstate);
         return;
     }

@@ -10,8 +10,8 @@
 // coroutines ever wait on the socket together.
 //
 // Deadlines: a statement still running at the transaction's deadline is
-// cancelled on the server (PQcancel, which blocks, runs on a thread of its
-// own); the connection reads what is left up to the sync and is then
+// cancelled on the server (PQcancel, which blocks, runs on a thread of the
+// io_context's CancelRequests); the connection reads what is left up to the sync and is then
 // discarded, so a late cancel can never reach a later statement. A coroutine
 // cancelled while its statement is on the wire leaves the connection broken.
 #pragma once
@@ -21,6 +21,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <deque>
+#include <exception>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +60,7 @@ public:
     Awaitable<void> commit_after(const std::vector<PendingStatement>& last) override;
     Awaitable<void> rollback() override;
     Awaitable<bool> ping() override;
+    bool cancel() noexcept override;
     bool broken() const noexcept override { return broken_; }
     bool in_transaction() const noexcept override { return in_transaction_ || begin_pending_; }
     Backend backend() const noexcept override { return Backend::postgresql; }
@@ -74,7 +76,10 @@ private:
 
     AsyncPgConnection(const boost::asio::any_io_executor& executor, std::string database,
                       PostgresSettings settings, pg_conn* conn);
-    Awaitable<void> connect();
+    /// What connecting failed with, or null: never thrown, because `||`
+    /// waits for one side to succeed, and the timer's would be taken instead.
+    Awaitable<std::exception_ptr> connect();
+    Awaitable<void> connect_steps();
     void watch_socket();
     /// Queues the request and returns once its results are in. @throws Error
     Awaitable<void> submit(const std::shared_ptr<Request>& request);
@@ -103,6 +108,7 @@ private:
     Clock::time_point deadline_ = Clock::time_point::max();
     Clock::time_point cancel_sent_at_{};
     bool cancel_sent_ = false;
+    bool cancel_asked_ = false;  // by cancel(), not by the deadline
     bool broken_ = false;
     bool begin_pending_ = false;
     bool in_transaction_ = false;

@@ -71,12 +71,10 @@ Awaitable<std::unique_ptr<AsyncConnection>> AsyncPool::take_idle_or_reserve(
         {
             std::lock_guard lock(mutex_);
             waiters_.push_back(waiter);
-            ++counters_.waiting;
         }
         boost::system::error_code ec;
         co_await waiter->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         std::lock_guard lock(mutex_);
-        --counters_.waiting;
         std::erase(waiters_, waiter);
         connection = std::move(waiter->connection);
         reserved = waiter->may_open;

@@ -66,6 +66,10 @@ public:
     /// Rolls back and gives the connection back. Never throws.
     Awaitable<void> rollback();
     bool in_transaction() const noexcept { return began_ || lease_; }
+    /// Cancels the statement this session's transaction runs now, on the
+    /// server (AsyncConnection::cancel): an operator's cancel of a job.
+    /// False when none was running.
+    bool cancel() noexcept { return lease_ && lease_->cancel(); }
 
     /// Runs co_await f(*this) in a new transaction: commits when it returns
     /// (a failed commit throws), rolls back and rethrows when it throws.

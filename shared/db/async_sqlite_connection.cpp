@@ -32,6 +32,11 @@ Awaitable<std::invoke_result_t<F>> AsyncSqliteConnection::run(F f) {
     co_return co_await asio::co_spawn(
         strand_,
         [&]() -> Awaitable<std::invoke_result_t<F>> {
+            struct Running {
+                std::atomic<bool>& running;
+                explicit Running(std::atomic<bool>& r) : running(r) { running = true; }
+                ~Running() { running = false; }
+            } running(running_);
             begin_if_pending();
             co_return f();
         },
@@ -96,6 +101,12 @@ Awaitable<void> AsyncSqliteConnection::commit_after(const std::vector<PendingSta
 Awaitable<void> AsyncSqliteConnection::rollback() {
     if (std::exchange(begin_pending_, false) || !connection_->in_transaction()) co_return;
     co_await run([&] { connection_->rollback(); });
+}
+
+bool AsyncSqliteConnection::cancel() noexcept {
+    if (!running_) return false;
+    connection_->cancel();  // sqlite3_interrupt: safe from another thread
+    return true;
 }
 
 Awaitable<bool> AsyncSqliteConnection::ping() {

@@ -11,6 +11,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 
@@ -38,6 +39,7 @@ public:
     Awaitable<void> commit_after(const std::vector<PendingStatement>& last) override;
     Awaitable<void> rollback() override;
     Awaitable<bool> ping() override;
+    bool cancel() noexcept override;
     bool broken() const noexcept override { return connection_->broken(); }
     /// Read between statements only (the pool does): the strand is idle then.
     bool in_transaction() const noexcept override {
@@ -61,6 +63,7 @@ private:
     std::shared_ptr<boost::asio::thread_pool> threads_;  // outlives the strand
     Strand strand_;
     std::unique_ptr<Connection> connection_;
+    std::atomic<bool> running_{false};  // a statement runs on the strand now
     bool begin_pending_ = false;  // set on the event loop, read on the strand: never at once
     Connection::BeginMode mode_ = Connection::BeginMode::deferred;
     Clock::time_point deadline_ = Clock::time_point::max();

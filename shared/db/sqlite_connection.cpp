@@ -223,9 +223,12 @@ SqliteConnection::~SqliteConnection() {
 void SqliteConnection::fail(int rc, std::string_view sql) {
     ErrorCode code = classify(rc);
     if (code == ErrorCode::corrupt) broken_ = true;
-    std::string message = (rc & 0xff) == SQLITE_INTERRUPT
+    // Interrupted by the progress handler at the deadline, or by cancel().
+    const bool interrupted = (rc & 0xff) == SQLITE_INTERRUPT;
+    std::string message = !interrupted ? std::string(sqlite3_errmsg(db_))
+                          : Clock::now() > deadline_
                               ? std::string("statement cancelled: transaction time limit reached")
-                              : std::string(sqlite3_errmsg(db_));
+                              : std::string("statement cancelled");
     throw Error(code, message + " (in: " + std::string(sql.substr(0, 200)) + ")", database_, {},
                 rc);
 }
