@@ -54,6 +54,14 @@ public:
     std::int64_t scalar(const std::string& sql) {
         return session().transact([&](Session& t) { return t.execute(sql).scalar<std::int64_t>(); });
     }
+    /// The ids of the running jobs once there are `n` (fewer after 10 s).
+    std::vector<std::string> wait_running(std::size_t n) {
+        std::vector<std::string> running;
+        for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+             (running = ids("state = 'running'")).size() < n && std::chrono::steady_clock::now() < until;)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        return running;
+    }
     std::vector<std::string> ids(const std::string& where) {
         return session().transact([&](Session& t) {
             std::vector<std::string> out;
@@ -118,11 +126,7 @@ TEST_P(AsyncRunnerE2E, AnOperatorCancelStopsJobsInFlightOnTheLoop) {
                                                                     {"slow_sql", "{}"}};
     for (const auto& [task, payload] : cases) {
         db.enqueue(task, 1, [&](int) { return payload; });
-        std::vector<std::string> running;
-        for (auto until = std::chrono::steady_clock::now() + 10s;
-             running.empty() && std::chrono::steady_clock::now() < until;
-             std::this_thread::sleep_for(10ms))
-            running = db.ids("state = 'running'");
+        const std::vector<std::string> running = db.wait_running(1);
         ASSERT_EQ(running.size(), 1u) << task;
         std::this_thread::sleep_for(200ms);  // well into its wait, or its statement
         expect_operator_cancel_stops(
@@ -154,9 +158,7 @@ TEST(AsyncRunnerSignals, SigtermDrainsEveryJobInFlight) {
     const auto started = std::chrono::steady_clock::now();
     SupervisorProcess sup(dir, "", {"--workers", "1"}, {}, kAsync + "max_in_flight = 40\n" + toml,
                           "dbsup", DBSUP_IO_WORKER);
-    while (db.scalar("SELECT COUNT(*) FROM dbsup_jobs WHERE state = 'running'") < 40 &&
-           std::chrono::steady_clock::now() - started < 10s)
-        std::this_thread::sleep_for(20ms);
+    EXPECT_EQ(db.wait_running(40).size(), 40u);
     sup.signal(SIGTERM);
     EXPECT_EQ(sup.wait_exit(), 0);
     EXPECT_LT(std::chrono::steady_clock::now() - started, 6s) << "the jobs did not run at once";
@@ -177,11 +179,7 @@ TEST(AsyncRunnerSignals, SigkillChargesAnAttemptToTheJobsInFlightOnly) {
     json ready = sup.wait_for([](const json& d) {
         return d["workers"].size() == 1 && d["workers"][0]["state"] == "ready";
     });
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (db.scalar("SELECT COUNT(*) FROM dbsup_jobs WHERE state = 'running'") < 10 &&
-           std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(10ms);
-    const std::vector<std::string> in_flight = db.ids("state = 'running'");
+    const std::vector<std::string> in_flight = db.wait_running(10);
     ASSERT_EQ(in_flight.size(), 10u);
     ::kill(ready["workers"][0]["pid"].get<pid_t>(), SIGKILL);
     sup.wait_for([](const json& d) { return d["jobs"]["succeeded_total"] >= 20; }, 20s);

@@ -244,6 +244,8 @@ Awaitable<AsyncJobRunner::Outcome> AsyncJobRunner::run_on_loop(const Job& job,
         if (deadline && Clock::now() + pause_for >= *deadline) co_return outcome;
         runner_.slot_.add(Counter::transactions_retried);
         co_await pause(pause_for);
+        if (runner_.running_.cancelled(job.id))  // while it paused: no coroutine to cancel then
+            co_return Outcome{Outcome::Kind::permanent, RunningJobs::kCancelled};
     }
 }
 

@@ -100,8 +100,7 @@ void publish_pools(ShmWorkerSlot& slot, std::mutex& append_mutex) {
         for (std::size_t i = 0; i < std::size(figures); ++i)
             row->counters[i].store(figures[i], std::memory_order_relaxed);
         row->seconds.assign(p.wait);
-        // An async pool shares its database's breaker: published once, by the sync pool.
-        if (p.name.ends_with("/async")) continue;
+        if (!p.owns_breaker) continue;  // published once, by the pool that owns it
         if (ShmLabelRow* b = slot.breakers.find_or_add(p.name, append_mutex)) {
             auto column = [b](BreakerColumn c) -> std::atomic<std::uint64_t>& {
                 return b->counters[static_cast<std::size_t>(c)];

@@ -200,6 +200,7 @@ PoolStats AsyncPool::stats() const {
     s.idle = idle_.size();
     s.overflow = open_ > options_.size ? open_ - options_.size : 0;
     s.waiting = waiters_.size();
+    s.owns_breaker = false;
     const CircuitBreaker& b = breaker_owner_->breaker();
     s.breaker_state = static_cast<std::uint64_t>(b.state());
     s.breaker_opened_total = b.opened_total();

@@ -50,6 +50,7 @@ struct PoolStats {
     std::uint64_t breaker_state = 0;  // CircuitBreaker::State
     std::uint64_t breaker_opened_total = 0;
     std::uint64_t breaker_rejected_total = 0;
+    bool owns_breaker = true;  // false: the breaker is another pool's (the async pool's is the sync one's)
     std::uint64_t statement_cache_hits_total = 0;  // counted as connections come back
     std::uint64_t statement_cache_misses_total = 0;
     std::uint64_t statement_cache_evictions_total = 0;
