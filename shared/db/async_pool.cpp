@@ -79,9 +79,9 @@ Awaitable<std::unique_ptr<AsyncConnection>> AsyncPool::take_idle_or_reserve(
         connection = std::move(waiter->connection);
         reserved = waiter->may_open;
         if (!connection && !reserved) {
-            ++counters_.timeouts_total;
-            if (ec == asio::error::operation_aborted)  // cancelled from outside
+            if (ec == asio::error::operation_aborted)  // cancelled from outside: not a timeout
                 throw boost::system::system_error(ec);
+            ++counters_.timeouts_total;
             throw pool_timeout_error(options_, Clock::now() - start, in_use_.size(), idle_.size(),
                                      waiters_.size() + 1);
         }
