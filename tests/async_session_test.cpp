@@ -30,6 +30,7 @@
 #include "shared/queue/queue.hpp"
 #include "shared/queue/queue_schema.hpp"
 #include "tests/support/backend_test.hpp"
+#include "tests/support/run_coroutine.hpp"
 #include "tests/support/scratch_table.hpp"
 
 namespace dbsup::test {
@@ -90,11 +91,7 @@ protected:
     template <class F>
     void run_loop(F f) {
         if (!loop_) loop_.emplace();
-        std::exception_ptr failure;
-        asio::co_spawn(*loop_, std::move(f), [&](std::exception_ptr e) { failure = e; });
-        loop_->restart();
-        loop_->run();
-        if (failure) std::rethrow_exception(failure);
+        run_coroutine(*loop_, std::move(f));
     }
     static DatabaseManager& manager() { return DatabaseManager::instance(); }
     std::int64_t count() {

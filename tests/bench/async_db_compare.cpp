@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "shared/db/database_manager.hpp"
+#include "tests/support/run_coroutine.hpp"
 #include "tests/support/test_databases.hpp"
 
 namespace {
@@ -40,13 +41,8 @@ double median(std::vector<double> v) {
     return v[v.size() / 2];
 }
 
-// Runs a coroutine to its end on `loop`.
 void run(boost::asio::io_context& loop, std::function<Awaitable<void>()> f) {
-    std::exception_ptr failure;
-    boost::asio::co_spawn(loop, f(), [&](std::exception_ptr e) { failure = e; });
-    loop.restart();
-    loop.run();
-    if (failure) std::rethrow_exception(failure);
+    dbsup::test::run_coroutine(loop, std::move(f));
 }
 
 double sync_select_1() {
