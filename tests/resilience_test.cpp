@@ -7,6 +7,7 @@
 
 #include "shared/db/session.hpp"
 #include "shared/resilience/circuit_breaker.hpp"
+#include "shared/resilience/error_backoff.hpp"
 #include "shared/resilience/retry_policy.hpp"
 #include "tests/support/backend_test.hpp"
 #include "tests/support/scratch_table.hpp"
@@ -197,6 +198,17 @@ CircuitBreakerConfig breaker_config() {
 }
 
 const Error kLost(ErrorCode::broken_connection, "server closed the connection", "main");
+
+// The runners' pause after a failed claim: 100 ms, doubling to 5 s, and
+// short again after a success.
+TEST(ErrorBackoff, DoublesUpToItsCapAndStartsOverAfterASuccess) {
+    ErrorBackoff b;
+    std::vector<std::int64_t> pauses;
+    for (int i = 0; i < 8; ++i) pauses.push_back(b.next().count());
+    EXPECT_EQ(pauses, (std::vector<std::int64_t>{100, 200, 400, 800, 1600, 3200, 5000, 5000}));
+    b.reset();
+    EXPECT_EQ(b.next().count(), 100);
+}
 
 TEST(CircuitBreaker, OpensOnFailuresFailsFastThenHalfOpensAndCloses) {
     CircuitBreaker b("main", breaker_config());

@@ -11,9 +11,11 @@
 //
 // Deadlines: a statement still running at the transaction's deadline is
 // cancelled on the server (PQcancel, which blocks, runs on a thread of the
-// io_context's CancelRequests); the connection reads what is left up to the sync and is then
-// discarded, so a late cancel can never reach a later statement. A coroutine
-// cancelled while its statement is on the wire leaves the connection broken.
+// io_context's CancelRequests); the connection reads what is left up to the
+// sync and is then discarded, so a late cancel can never reach a later
+// statement. cancel() does the same at once (an operator's cancel). A
+// coroutine cancelled while its statement is on the wire leaves the
+// connection broken.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
