@@ -120,6 +120,7 @@ int Supervisor::run() {
     write_stats();
     feed_watchdog();
     io_.run();
+    scheduler_->stop();  // its last firing is in the last stats written, never after them
     set_state(State::stopped);
     write_stats();
     progress_.finish();
