@@ -58,13 +58,6 @@ struct SessionShown {
     ~SessionShown() { shown = nullptr; }
 };
 
-// The job's runner-table entry is free for the next job.
-struct EntryEnded {
-    RunningJobs& running;
-    std::size_t entry;
-    ~EntryEnded() { running.end(entry); }
-};
-
 }  // namespace
 
 AsyncJobRunner::AsyncJobRunner(JobRunner& runner)
@@ -230,9 +223,8 @@ Awaitable<AsyncJobRunner::Outcome> AsyncJobRunner::run_on_loop(const Job& job,
     const StartedMark mark(&runner_.slot_.runners[entry], job.id);
     std::vector<Job> one{job};  // its stop token set by RunningJobs, for the handler to see
     const auto cancel = std::make_shared<JobCancel>();
-    runner_.running_.begin(entry, one,
-                           [this, cancel] { asio::post(loop_, [cancel] { cancel->fire(); }); });
-    const EntryEnded ended{runner_.running_, entry};
+    const RunningJobs::Scope running = runner_.running_.begin(
+        entry, one, [this, cancel] { asio::post(loop_, [cancel] { cancel->fire(); }); });
     for (std::int64_t attempt = 1;; ++attempt) {
         Outcome outcome = co_await asio::co_spawn(
             loop_, try_once(one.front(), task, payload, deadline, *cancel),
@@ -302,16 +294,10 @@ Awaitable<void> AsyncJobRunner::run_sync(const Job& job, std::size_t entry) {
             Session& queue_session =
                 DatabaseManager::instance().session(runner_.config_.queue.database);
             std::vector<Job> one{job};
-            runner_.running_.begin(entry, one, queue_session);
+            const RunningJobs::Scope running = runner_.running_.begin(entry, one, queue_session);
             const JobRunner::Runner as{entry, owner(), &runner_.slot_.runners[entry],
                                        &runner_.shares_.front()};
-            try {
-                runner_.run_job(one.front(), queue_session, as);
-            } catch (...) {
-                runner_.running_.end(entry);
-                throw;
-            }
-            runner_.running_.end(entry);
+            runner_.run_job(one.front(), queue_session, as);
             co_return;
         },
         use_awaitable);

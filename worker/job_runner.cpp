@@ -255,12 +255,7 @@ JobRunner::Claim JobRunner::run_claimed(std::vector<Job>& jobs, Session& queue_s
                                         const Runner& runner, ClaimTuner& tuner, bool prefetch) {
     const std::int64_t now = queue_.db_now();
     tuner.order(jobs);
-    running_.begin(runner.index, jobs, queue_session);
-    struct EndRunning {
-        RunningJobs& running;
-        std::size_t thread;
-        ~EndRunning() { running.end(thread); }
-    } end_running{running_, runner.index};
+    const RunningJobs::Scope running = running_.begin(runner.index, jobs, queue_session);
     BatchTransaction batch(queue_session, runner.share->queue, runner.owner, kBatchWindow,
                            runner.activity);
     std::vector<std::pair<Job, BatchTransaction::Failure>> failures;

@@ -4,13 +4,16 @@
 
 namespace dbsup {
 
-void RunningJobs::begin(std::size_t thread, std::vector<Job>& jobs, Session& session) {
+RunningJobs::Scope RunningJobs::begin(std::size_t thread, std::vector<Job>& jobs,
+                                      Session& session) {
     start(thread, jobs, &session, nullptr);
+    return Scope(*this, thread);
 }
 
-void RunningJobs::begin(std::size_t thread, std::vector<Job>& jobs,
-                        std::function<void()> on_cancel) {
+RunningJobs::Scope RunningJobs::begin(std::size_t thread, std::vector<Job>& jobs,
+                                      std::function<void()> on_cancel) {
     start(thread, jobs, nullptr, std::move(on_cancel));
+    return Scope(*this, thread);
 }
 
 void RunningJobs::start(std::size_t thread, std::vector<Job>& jobs, Session* session,

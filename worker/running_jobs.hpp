@@ -27,17 +27,31 @@ public:
     /// The last_error prefix of a job cancelled while it ran.
     static constexpr const char* kCancelled = "cancelled by operator while running";
 
+    /// What begin() returns: the thread's run ends (end()) when it goes,
+    /// however its jobs ended.
+    class Scope {
+    public:
+        Scope(RunningJobs& running, std::size_t thread) : running_(running), thread_(thread) {}
+        ~Scope() { running_.end(thread_); }
+        Scope(const Scope&) = delete;
+        Scope& operator=(const Scope&) = delete;
+
+    private:
+        RunningJobs& running_;
+        std::size_t thread_;
+    };
+
     explicit RunningJobs(std::size_t threads) : threads_(threads) {}
 
     /// Thread `thread` starts on `jobs` (their stop tokens are set here), on
-    /// `session`; `jobs` must outlive the matching end().
-    void begin(std::size_t thread, std::vector<Job>& jobs, Session& session);
+    /// `session`, until the Scope goes; `jobs` must outlive it.
+    [[nodiscard]] Scope begin(std::size_t thread, std::vector<Job>& jobs, Session& session);
     /// Entry `thread` starts on `jobs` on an event loop: a cancel of one of
     /// them calls on_cancel, under this object's lock, so it must not block.
-    void begin(std::size_t thread, std::vector<Job>& jobs, std::function<void()> on_cancel);
+    [[nodiscard]] Scope begin(std::size_t thread, std::vector<Job>& jobs,
+                              std::function<void()> on_cancel);
     /// Its statements now run on `session` (a task on another database).
     void use_session(std::size_t thread, Session& session);
-    void end(std::size_t thread);
     /// Marks these jobs cancelled and stops the threads running any of them
     /// (Session::cancel blocks for a round trip: call it off the job threads).
     /// Returns the ids newly cancelled.
@@ -47,6 +61,7 @@ public:
     void forget(const std::vector<Job>& jobs);
 
 private:
+    void end(std::size_t thread);
     void start(std::size_t thread, std::vector<Job>& jobs, Session* session,
                std::function<void()> on_cancel);
 
